@@ -1,0 +1,59 @@
+"""Start the Reelhouse server: `python run.py --help` lists every setting."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+import sys
+
+from aiohttp import web
+
+from server.app import create_app
+from server.config import Config, argument_parser, build_config
+
+ACCESS_LOG_FORMAT = '%a "%r" %s %b %Tfs "%{User-Agent}i"'
+
+
+def _ssl_context(config: Config) -> ssl.SSLContext | None:
+    if not config.tls_cert:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(config.tls_cert, config.tls_key or None)
+    return context
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = argument_parser().parse_args(argv)
+    try:
+        config = build_config(vars(args))
+    except (ValueError, OSError) as exc:
+        print(f"run.py: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=config.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        import uvloop
+
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    except ImportError:
+        pass
+    # run_app handles SIGINT and SIGTERM: it stops accepting, finishes in-flight requests
+    # and runs every cleanup context (workers, database) before exiting.
+    web.run_app(
+        create_app(config),
+        host=config.host,
+        port=config.port,
+        ssl_context=_ssl_context(config),
+        access_log=logging.getLogger("aiohttp.access") if config.access_log else None,
+        access_log_format=ACCESS_LOG_FORMAT,
+        shutdown_timeout=10.0,
+        print=lambda text: logging.getLogger("reelhouse").info(
+            "listening on %s://%s:%s", "https" if config.tls_cert else "http",
+            config.host, config.port),
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,86 @@
+"""Channel pages and channel management."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from server import channels, keys
+from server.identity import require_user
+from server.openapi import op, path_param, ref
+from server.validation import json_body
+
+HANDLE = {"type": "string", "minLength": 3, "maxLength": 32,
+          "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]*$"}
+NAME = {"type": "string", "minLength": 1, "maxLength": 80, "pattern": "^[^\\x00-\\x1f]*$"}
+DESCRIPTION = {"type": "string", "maxLength": 5000}
+CREATE_BODY: dict[str, Any] = {
+    "type": "object", "required": ["handle", "display_name"], "additionalProperties": False,
+    "properties": {"handle": HANDLE, "display_name": NAME, "description": DESCRIPTION},
+}
+UPDATE_BODY: dict[str, Any] = {
+    "type": "object", "additionalProperties": False,
+    "properties": {"handle": HANDLE, "display_name": NAME, "description": DESCRIPTION},
+}
+CHANNEL = {
+    "type": "object",
+    "required": ["id", "handle", "display_name", "description", "subscriber_count",
+                 "video_count"],
+    "properties": {
+        "id": {"type": "string"}, "handle": {"type": "string"},
+        "display_name": {"type": "string"}, "description": {"type": "string"},
+        "owner": {"type": ["string", "null"]}, "avatar": {"type": ["string", "null"]},
+        "subscriber_count": {"type": "integer"}, "video_count": {"type": "integer"},
+        "created_at": {"type": "string"},
+    },
+}
+SCHEMAS = {"Channel": CHANNEL}
+CHANNEL_ID = path_param("channel_id", "the channel's id or handle")
+PATHS = {
+    "/api/channels": {"post": op("Create a channel", tag="channels", body=CREATE_BODY,
+                                 responses={201: ref("Channel")})},
+    "/api/channels/{channel_id}": {
+        "get": op("A channel's public page", tag="channels", params=[CHANNEL_ID],
+                  responses={200: ref("Channel")}, auth="none"),
+        "patch": op("Rename or describe a channel (owner)", tag="channels", params=[CHANNEL_ID],
+                    body=UPDATE_BODY, responses={200: ref("Channel")}),
+        "delete": op("Delete a channel and its videos (owner)", tag="channels",
+                     params=[CHANNEL_ID], responses={204: None}),
+    },
+}
+
+
+async def get_channel(request: web.Request) -> web.Response:
+    db = request.app[keys.DB]
+    row = await channels.get_channel(db, request.match_info["channel_id"])
+    return web.json_response(await channels.channel_json(db, row))
+
+
+async def create_channel(request: web.Request) -> web.Response:
+    viewer = require_user(request)
+    body = await json_body(request, CREATE_BODY)
+    db = request.app[keys.DB]
+    row = await channels.create_channel(db, viewer.user_id, body["handle"],
+                                        body["display_name"], body.get("description", ""))
+    return web.json_response(await channels.channel_json(db, row), status=201)
+
+
+async def update_channel(request: web.Request) -> web.Response:
+    viewer = require_user(request)
+    body = await json_body(request, UPDATE_BODY)
+    db = request.app[keys.DB]
+    row = await channels.owned_channel(db, request.match_info["channel_id"], viewer.user_id,
+                                       viewer.is_admin)
+    await channels.update_channel(db, row, body)
+    fresh = await channels.get_channel(db, row["public_id"])
+    return web.json_response(await channels.channel_json(db, fresh))
+
+
+async def delete_channel(request: web.Request) -> web.Response:
+    viewer = require_user(request)
+    db = request.app[keys.DB]
+    row = await channels.owned_channel(db, request.match_info["channel_id"], viewer.user_id,
+                                       viewer.is_admin)
+    await channels.delete_channel(db, row)
+    return web.Response(status=204)

@@ -1,0 +1,64 @@
+"""The application factory: `create_app(config)` is used by run.py and by every test."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from aiohttp import web
+
+from server import keys
+from server.bus import Bus
+from server.config import Config, load_secret_key
+from server.db import Database
+from server.metrics import Metrics
+from server.middleware import MIDDLEWARES
+from server.openapi import build_document
+from server.ratelimit import RateLimiter
+from server.routes import API_MODULES, add_routes
+from server.tokens import TokenSigner
+
+log = logging.getLogger(__name__)
+CleanupContext = Callable[[web.Application], AsyncIterator[None]]
+
+
+async def secrets_context(app: web.Application) -> AsyncIterator[None]:
+    config = app[keys.CONFIG]
+    for directory in (config.data_dir, config.uploads_dir, config.media_dir):
+        await asyncio.to_thread(directory.mkdir, parents=True, exist_ok=True)
+    secret = await asyncio.to_thread(load_secret_key, config.data_dir)
+    app[keys.SIGNER] = TokenSigner(secret, config.access_token_seconds,
+                                   config.signed_url_seconds)
+    yield
+
+
+async def database_context(app: web.Application) -> AsyncIterator[None]:
+    db = await Database.open(app[keys.CONFIG].db_path)
+    await db.migrate()
+    app[keys.DB] = db
+    yield
+    await db.close()
+
+
+async def bus_context(app: web.Application) -> AsyncIterator[None]:
+    bus = Bus(app[keys.CONFIG].ws_queue_size)
+    app[keys.BUS] = bus
+    yield
+    bus.close_all()
+
+
+# Lifecycles in dependency order: config -> db -> bus -> workers and sweepers.
+CLEANUP_CONTEXTS: list[CleanupContext] = [secrets_context, database_context, bus_context]
+
+
+def create_app(config: Config, **extra: Any) -> web.Application:
+    app = web.Application(middlewares=MIDDLEWARES, client_max_size=config.max_body_bytes)
+    app[keys.CONFIG] = config
+    app[keys.METRICS] = Metrics()
+    app[keys.RATE_LIMITER] = RateLimiter()
+    app[keys.OPENAPI] = build_document(API_MODULES)
+    add_routes(app)
+    app.cleanup_ctx.extend(CLEANUP_CONTEXTS)
+    return app

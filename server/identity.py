@@ -1,0 +1,130 @@
+"""Who is asking: resolves Bearer tokens, API tokens and session cookies to a Viewer.
+
+Browsers authenticate with HttpOnly cookies; unsafe methods authenticated that way must
+carry the session's CSRF token in `X-CSRF-Token` (double submit, bound to the session).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from server import keys
+from server.errors import Forbidden, Unauthorized
+from server.tokens import API_TOKEN_PREFIX, token_hash
+
+ACCESS_COOKIE = "rh_access"
+REFRESH_COOKIE = "rh_refresh"
+CSRF_COOKIE = "rh_csrf"
+CSRF_HEADER = "X-CSRF-Token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+ALL_SCOPES = ("read", "upload", "write")
+
+@dataclass(frozen=True)
+class Viewer:
+    user_id: int
+    username: str
+    is_admin: bool
+    session_id: str | None
+    via: str  # "bearer", "cookie" or "api-token"
+    scopes: frozenset[str] = frozenset(ALL_SCOPES)
+
+
+VIEWER: web.RequestKey[Viewer | None] = web.RequestKey("viewer")
+
+
+async def _from_access_token(request: web.Request, token: str, via: str) -> Viewer | None:
+    claims = request.app[keys.SIGNER].read_access_token(token)
+    if claims is None:
+        return None
+    row = await request.app[keys.DB].fetch_one(
+        "SELECT u.id, u.username, u.is_admin FROM sessions s JOIN users u ON u.id = s.user_id"
+        " WHERE s.public_id = ? AND s.user_id = ? AND s.revoked = 0 AND u.disabled = 0",
+        (claims.session_id, claims.user_id),
+    )
+    if row is None:
+        return None
+    return Viewer(row["id"], row["username"], bool(row["is_admin"]), claims.session_id, via)
+
+
+async def _from_api_token(request: web.Request, token: str) -> Viewer | None:
+    db = request.app[keys.DB]
+    row = await db.fetch_one(
+        "SELECT t.id AS token_id, t.scopes, u.id, u.username, u.is_admin FROM api_tokens t"
+        " JOIN users u ON u.id = t.user_id WHERE t.token_hash = ? AND u.disabled = 0",
+        (token_hash(token),),
+    )
+    if row is None:
+        return None
+    scopes = frozenset(s for s in row["scopes"].split(",") if s)
+    return Viewer(row["id"], row["username"], bool(row["is_admin"]), None, "api-token", scopes)
+
+
+async def resolve_viewer(request: web.Request) -> Viewer | None:
+    header = request.headers.get("Authorization", "")
+    if header:
+        scheme, _, token = header.partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
+            raise Unauthorized("the Authorization header must be 'Bearer <token>'")
+        if token.startswith(API_TOKEN_PREFIX):
+            viewer = await _from_api_token(request, token)
+        else:
+            viewer = await _from_access_token(request, token, "bearer")
+        if viewer is None:
+            raise Unauthorized("the token is invalid, expired or revoked")
+        return viewer
+    cookie = request.cookies.get(ACCESS_COOKIE)
+    if cookie:
+        return await _from_access_token(request, cookie, "cookie")
+    return None
+
+
+def check_csrf(request: web.Request, viewer: Viewer) -> None:
+    if request.method in SAFE_METHODS or viewer.via != "cookie" or viewer.session_id is None:
+        return
+    presented = request.headers.get(CSRF_HEADER, "")
+    if not presented or not request.app[keys.SIGNER].check_csrf(viewer.session_id, presented):
+        raise Forbidden(
+            f"a request authenticated by cookie must carry the {CSRF_HEADER} header",
+            slug="csrf",
+        )
+
+
+def required_scope(request: web.Request) -> str:
+    if request.method in SAFE_METHODS:
+        return "read"
+    path = request.path
+    if path.startswith("/api/uploads") or path == "/api/videos/upload":
+        return "upload"
+    return "write"
+
+
+def current_viewer(request: web.Request) -> Viewer | None:
+    return request.get(VIEWER)
+
+
+def require_user(request: web.Request) -> Viewer:
+    viewer = current_viewer(request)
+    if viewer is None:
+        raise Unauthorized()
+    if required_scope(request) not in viewer.scopes:
+        raise Forbidden(f"this API token lacks the '{required_scope(request)}' scope",
+                        slug="scope")
+    return viewer
+
+
+def require_session(request: web.Request) -> Viewer:
+    """Account management (password, tokens, sessions) needs a real login, not an API token."""
+    viewer = require_user(request)
+    if viewer.session_id is None:
+        raise Forbidden("this needs a signed-in session, not an API token", slug="scope")
+    return viewer
+
+
+def require_admin(request: web.Request) -> Viewer:
+    viewer = require_user(request)
+    if not viewer.is_admin:
+        raise Forbidden("only an administrator may do this")
+    return viewer

@@ -1,0 +1,24 @@
+"""Typed application state (aiohttp `AppKey`s), created in `cleanup_ctx` order."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from server.config import Config
+
+if TYPE_CHECKING:
+    from server.bus import Bus
+    from server.db import Database
+    from server.metrics import Metrics
+    from server.ratelimit import RateLimiter
+    from server.tokens import TokenSigner
+
+CONFIG = web.AppKey("config", Config)
+DB: web.AppKey[Database] = web.AppKey("db")
+SIGNER: web.AppKey[TokenSigner] = web.AppKey("signer")
+BUS: web.AppKey[Bus] = web.AppKey("bus")
+METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
+RATE_LIMITER: web.AppKey[RateLimiter] = web.AppKey("rate_limiter")
+OPENAPI: web.AppKey[dict[str, Any]] = web.AppKey("openapi")

@@ -1,0 +1,138 @@
+"""The OpenAPI 3.1 document, assembled from the `PATHS` and `SCHEMAS` of each API module.
+
+Each module describes its own routes next to their handlers; tests check that the router
+and this document list the same operations and validate real responses against it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from types import ModuleType
+from typing import Any
+
+Schema = dict[str, Any]
+
+PROBLEM_SCHEMA: Schema = {
+    "type": "object",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "instance": {"type": "string"},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["field", "message"],
+                "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
+            },
+        },
+    },
+}
+
+COMMON_SCHEMAS: dict[str, Schema] = {"Problem": PROBLEM_SCHEMA}
+
+
+def ref(name: str) -> Schema:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def nullable(schema: Schema) -> Schema:
+    return {"anyOf": [schema, {"type": "null"}]}
+
+
+def path_param(name: str, description: str = "") -> Schema:
+    return {"name": name, "in": "path", "required": True,
+            "schema": {"type": "string"}, "description": description or name}
+
+
+def query_param(name: str, schema: Schema, description: str = "") -> Schema:
+    return {"name": name, "in": "query", "required": False, "schema": schema,
+            "description": description or name}
+
+
+def header_param(name: str, description: str, required: bool = False) -> Schema:
+    return {"name": name, "in": "header", "required": required,
+            "schema": {"type": "string"}, "description": description}
+
+
+CURSOR_PARAMS = [
+    query_param("cursor", {"type": "string"}, "opaque cursor from a previous page"),
+    query_param("limit", {"type": "integer", "minimum": 1, "maximum": 100}, "page size"),
+]
+
+
+def json_content(schema: Schema) -> dict[str, Any]:
+    return {"application/json": {"schema": schema}}
+
+
+def op(
+    summary: str,
+    *,
+    tag: str,
+    responses: dict[int | str, Schema | str | None],
+    body: Schema | None = None,
+    body_required: bool = True,
+    params: Iterable[Schema] = (),
+    auth: str = "required",
+) -> dict[str, Any]:
+    """One operation. `responses` maps a status to a JSON schema, a media type, or None."""
+    operation: dict[str, Any] = {"summary": summary, "tags": [tag]}
+    params = list(params)
+    if params:
+        operation["parameters"] = params
+    if body is not None:
+        operation["requestBody"] = {"required": body_required, "content": json_content(body)}
+    out: dict[str, Any] = {}
+    for status, content in responses.items():
+        entry: dict[str, Any] = {"description": str(status)}
+        if isinstance(content, dict):
+            entry["content"] = json_content(content)
+        elif isinstance(content, str):
+            entry["content"] = {content: {"schema": {"type": "string"}}}
+        out[str(status)] = entry
+    out["default"] = {
+        "description": "an error, as RFC 9457 problem details",
+        "content": {"application/problem+json": {"schema": ref("Problem")}},
+    }
+    operation["responses"] = out
+    if auth == "required":
+        operation["security"] = [{"bearer": []}, {"cookie": []}]
+    elif auth == "optional":
+        operation["security"] = [{"bearer": []}, {"cookie": []}, {}]
+    else:
+        operation["security"] = []
+    return operation
+
+
+def build_document(modules: Iterable[ModuleType]) -> dict[str, Any]:
+    paths: dict[str, Any] = {}
+    schemas: dict[str, Schema] = dict(COMMON_SCHEMAS)
+    for module in modules:
+        for path, operations in getattr(module, "PATHS", {}).items():
+            paths.setdefault(path, {}).update(operations)
+        schemas.update(getattr(module, "SCHEMAS", {}))
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Reelhouse API",
+            "version": "0.1.0",
+            "description": "Self-hosted video: accounts, uploads (tus 1.0.0), HLS playback, "
+            "channels, comments and live notifications. Errors are RFC 9457 problem details.",
+        },
+        "servers": [{"url": "/"}],
+        "paths": dict(sorted(paths.items())),
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer",
+                           "description": "an access token from /api/auth/login, or an API "
+                           "token (rh_...) from /api/users/me/tokens"},
+                "cookie": {"type": "apiKey", "in": "cookie", "name": "rh_access",
+                           "description": "browser session; unsafe methods also need the "
+                           "X-CSRF-Token header"},
+            },
+        },
+    }

@@ -1,0 +1,81 @@
+"""Request bodies are checked against the same JSON Schemas the OpenAPI document publishes."""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from typing import Any
+
+from aiohttp import web
+from jsonschema import Draft202012Validator
+
+from server.errors import BadRequest, PayloadTooLarge, UnsupportedMedia, ValidationFailed
+
+
+@lru_cache(maxsize=256)
+def _validator(schema_json: str) -> Draft202012Validator:
+    return Draft202012Validator(json.loads(schema_json))
+
+
+def _field_name(path: list[Any], message: str, validator: str, instance: Any) -> str:
+    if validator == "required" and "'" in message:
+        missing = message.split("'")[1]
+        return ".".join(str(p) for p in [*path, missing])
+    if validator == "additionalProperties" and "'" in message:
+        return ".".join(str(p) for p in [*path, message.split("'")[1]])
+    return ".".join(str(p) for p in path) or "body"
+
+
+def _describe(error: Any) -> str:
+    kind = error.validator
+    if kind == "type":
+        return f"must be of type {error.validator_value}"
+    if kind == "required":
+        return "is required"
+    if kind == "additionalProperties":
+        return "is not a known field"
+    if kind == "minLength":
+        return f"must be at least {error.validator_value} characters"
+    if kind == "maxLength":
+        return f"must be at most {error.validator_value} characters"
+    if kind == "pattern":
+        return "contains characters that are not allowed"
+    if kind == "enum":
+        return "must be one of " + ", ".join(map(str, error.validator_value))
+    if kind in {"minimum", "maximum"}:
+        return f"must be {'at least' if kind == 'minimum' else 'at most'} {error.validator_value}"
+    return str(error.message)
+
+
+def validate(data: Any, schema: dict[str, Any]) -> None:
+    validator = _validator(json.dumps(schema, sort_keys=True))
+    errors = sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))
+    if errors:
+        raise ValidationFailed([
+            {"field": _field_name(list(e.absolute_path), e.message, e.validator, e.instance),
+             "message": _describe(e)}
+            for e in errors
+        ])
+
+
+async def json_body(request: web.Request, schema: dict[str, Any]) -> dict[str, Any]:
+    if request.content_type != "application/json":
+        raise UnsupportedMedia("the request body must be application/json")
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge as exc:
+        raise PayloadTooLarge("the request body is larger than the server accepts") from exc
+    try:
+        data = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BadRequest("the request body is not valid JSON", slug="malformed-json") from exc
+    if not isinstance(data, dict):
+        raise ValidationFailed([{"field": "body", "message": "must be a JSON object"}])
+    validate(data, schema)
+    return data
+
+
+async def optional_json_body(request: web.Request, schema: dict[str, Any]) -> dict[str, Any]:
+    if not request.can_read_body:
+        return {}
+    return await json_body(request, schema)
