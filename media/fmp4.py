@@ -1,0 +1,210 @@
+"""Cut the byte stream of FFmpeg's fragmented-MP4 muxer into HLS segment files.
+
+The mp4 muxer runs with `movflags=frag_keyframe+empty_moov+default_base_moof+
+negative_cts_offsets` and writes into `SegmentSink`, which it sees as a non-seekable
+file. `ftyp`+`moov` become `init.mp4` (the EXT-X-MAP of RFC 8216 section 4.3.2.5);
+each `moof`+`mdat` pair is a fragment, and a fragment whose first sample is
+presented at a boundary instant opens a new segment. Cutting here, instead of with
+the `hls` muxer, puts boundaries exactly at the instants the ladder chose (every
+rung's IDR frames, or the source's own keyframes for a remux) and keeps several
+fragments in one segment when the source has more keyframes than boundaries.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+_CONTAINERS = {b"moov", b"trak", b"mdia", b"moof", b"traf"}
+
+
+@dataclass(frozen=True)
+class Segment:
+    name: str
+    start: float  # presentation time of the first sample, seconds from the start
+    size: int  # bytes
+
+
+def iter_boxes(
+    data: bytes | bytearray, start: int = 0, end: int | None = None
+) -> Iterator[tuple[bytes, int, int]]:
+    """Yield (type, payload offset, box end) for the boxes in data[start:end]."""
+    end = len(data) if end is None else end
+    off = start
+    while off + 8 <= end:
+        size, kind = struct.unpack_from(">I4s", data, off)
+        header = 8
+        if size == 1:
+            (size,) = struct.unpack_from(">Q", data, off + 8)
+            header = 16
+        elif size == 0:
+            size = end - off
+        if size < header:
+            return
+        yield kind, off + header, off + size
+        off += size
+
+
+def _child(data: bytes | bytearray, start: int, end: int, kind: bytes) -> tuple[int, int] | None:
+    for k, s, e in iter_boxes(data, start, end):
+        if k == kind:
+            return s, e
+    return None
+
+
+def track_timescales(moov: bytes | bytearray) -> list[tuple[int, int, bytes]]:
+    """(track_ID, timescale, handler) per `trak` of a moov payload (ISO 14496-12 8.3, 8.4)."""
+    tracks: list[tuple[int, int, bytes]] = []
+    for kind, s, e in iter_boxes(moov):
+        if kind != b"trak":
+            continue
+        tkhd = _child(moov, s, e, b"tkhd")
+        mdia = _child(moov, s, e, b"mdia")
+        if tkhd is None or mdia is None:
+            continue
+        version = moov[tkhd[0]]
+        (track_id,) = struct.unpack_from(">I", moov, tkhd[0] + (20 if version == 1 else 12))
+        mdhd = _child(moov, mdia[0], mdia[1], b"mdhd")
+        hdlr = _child(moov, mdia[0], mdia[1], b"hdlr")
+        if mdhd is None or hdlr is None:
+            continue
+        version = moov[mdhd[0]]
+        (timescale,) = struct.unpack_from(">I", moov, mdhd[0] + (20 if version == 1 else 12))
+        tracks.append((track_id, timescale, bytes(moov[hdlr[0] + 8 : hdlr[0] + 12])))
+    return tracks
+
+
+def fragment_start(moof: bytes | bytearray, track_id: int) -> int | None:
+    """Presentation time, in track timescale, of the first sample of `track_id` in a moof payload.
+
+    tfdt's baseMediaDecodeTime plus the first sample's (signed, trun version 1)
+    composition offset, ISO 14496-12 8.8.8 and 8.8.12.
+    """
+    for kind, s, e in iter_boxes(moof):
+        if kind != b"traf":
+            continue
+        tfhd = _child(moof, s, e, b"tfhd")
+        if tfhd is None or struct.unpack_from(">I", moof, tfhd[0] + 4)[0] != track_id:
+            continue
+        tfdt = _child(moof, s, e, b"tfdt")
+        if tfdt is None:
+            return None
+        if moof[tfdt[0]] == 1:
+            (base,) = struct.unpack_from(">Q", moof, tfdt[0] + 4)
+        else:
+            (base,) = struct.unpack_from(">I", moof, tfdt[0] + 4)
+        return int(base) + _first_composition_offset(moof, s, e)
+    return None
+
+
+def _first_composition_offset(moof: bytes | bytearray, start: int, end: int) -> int:
+    trun = _child(moof, start, end, b"trun")
+    if trun is None:
+        return 0
+    pos = trun[0]
+    version = moof[pos]
+    flags = int.from_bytes(moof[pos + 1 : pos + 4], "big")
+    if not flags & 0x800:
+        return 0
+    pos += 8 + (4 if flags & 0x1 else 0) + (4 if flags & 0x4 else 0)
+    pos += 4 * sum(1 for bit in (0x100, 0x200, 0x400) if flags & bit)
+    fmt = ">i" if version == 1 else ">I"
+    return int(struct.unpack_from(fmt, moof, pos)[0])
+
+
+class SegmentSink:
+    """File-like target for the mp4 muxer that writes init.mp4 and seg_NNNNN.m4s into `directory`.
+
+    `boundaries` are segment start instants in seconds (the first is 0); a fragment
+    starting within `tolerance` before a boundary still opens that boundary's segment.
+    """
+
+    def __init__(self, directory: Path, boundaries: Sequence[float], tolerance: float) -> None:
+        self.directory = directory
+        self.boundaries = list(boundaries)
+        self.tolerance = tolerance
+        self.segments: list[Segment] = []
+        self.bytes_written = 0
+        self._buffer = bytearray()
+        self._init = bytearray()
+        self._track = 0
+        self._timescale = 1
+        self._next_boundary = 0
+        self._current: BinaryIO | None = None
+        self._current_size = 0
+
+    def write(self, data: bytes) -> int:
+        self._buffer += data
+        self._drain()
+        return len(data)
+
+    def flush(self) -> None:
+        """The muxer flushes its buffer; complete boxes are drained on write."""
+
+    def close(self) -> None:
+        self._drain()
+        self._close_segment()
+
+    def _drain(self) -> None:
+        while True:
+            header = next(iter_boxes(self._buffer), None)
+            if header is None or header[2] > len(self._buffer):
+                return
+            kind, payload, end = header
+            box = bytes(self._buffer[:end])
+            del self._buffer[:end]
+            self._handle(kind, box, payload)
+
+    def _handle(self, kind: bytes, box: bytes, payload: int) -> None:
+        if kind in (b"ftyp", b"moov"):
+            self._init += box
+            if kind == b"moov":
+                self._choose_track(box[payload:])
+                (self.directory / "init.mp4").write_bytes(self._init)
+        elif kind == b"moof":
+            start = fragment_start(box[payload:], self._track)
+            if start is not None:
+                self._maybe_open(start / self._timescale)
+            self._append(box)
+        elif kind == b"mdat":
+            self._append(box)
+        # mfra and any trailing index are not part of an HLS segment.
+
+    def _choose_track(self, moov: bytes) -> None:
+        tracks = track_timescales(moov)
+        video = [t for t in tracks if t[2] == b"vide"]
+        chosen = (video or tracks)[0]
+        self._track, self._timescale = chosen[0], chosen[1]
+
+    def _maybe_open(self, start: float) -> None:
+        nb = self._next_boundary
+        if self._current is not None and (
+            nb >= len(self.boundaries) or start < self.boundaries[nb] - self.tolerance
+        ):
+            return
+        while nb + 1 < len(self.boundaries) and start >= self.boundaries[nb + 1] - self.tolerance:
+            nb += 1  # a fragment may jump past a boundary that had no keyframe
+        self._next_boundary = nb + 1
+        self._close_segment()
+        name = f"seg_{len(self.segments):05d}.m4s"
+        self.segments.append(Segment(name, start, 0))
+        self._current = open(self.directory / name, "wb")
+        self._current_size = 0
+
+    def _append(self, box: bytes) -> None:
+        if self._current is None:
+            return
+        self._current.write(box)
+        self._current_size += len(box)
+        self.bytes_written += len(box)
+
+    def _close_segment(self) -> None:
+        if self._current is None:
+            return
+        self._current.close()
+        self._current = None
+        last = self.segments[-1]
+        self.segments[-1] = Segment(last.name, last.start, self._current_size)

@@ -1,0 +1,92 @@
+"""HLS playlists (RFC 8216): media playlists per rendition and the master playlist."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+MASTER = "master.m3u8"
+MEDIA = "index.m3u8"
+
+
+@dataclass(frozen=True)
+class RenditionInfo:
+    name: str  # "1080p", "audio"
+    kind: Literal["video", "audio"]
+    width: int | None
+    height: int | None
+    frame_rate: float | None
+    codecs: str  # RFC 6381 string from the encoded streams, "avc1.640028,mp4a.40.2"
+    bandwidth: int  # peak segment bit rate, bit/s
+    average_bandwidth: int
+    segments: int
+    duration: float
+    target_duration: int
+    playlist: str  # relative to the video's output dir: "hls/1080p/index.m3u8"
+    copied: bool = False  # video packets copied from the source, not re-encoded
+
+
+def write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def target_duration(durations: Sequence[float]) -> int:
+    # RFC 8216 4.3.3.1: each EXTINF, rounded to the nearest integer, is <= the target.
+    return max([1, *(int(d + 0.5) for d in durations)])
+
+
+def media_playlist(names: Sequence[str], durations: Sequence[float]) -> str:
+    lines = [
+        "#EXTM3U",
+        "#EXT-X-VERSION:7",
+        f"#EXT-X-TARGETDURATION:{target_duration(durations)}",
+        "#EXT-X-MEDIA-SEQUENCE:0",
+        "#EXT-X-PLAYLIST-TYPE:VOD",
+        "#EXT-X-INDEPENDENT-SEGMENTS",
+        '#EXT-X-MAP:URI="init.mp4"',
+    ]
+    for name, duration in zip(names, durations, strict=True):
+        lines += [f"#EXTINF:{duration:.5f},", name]
+    lines.append("#EXT-X-ENDLIST")
+    return "\n".join(lines) + "\n"
+
+
+def write_media_playlist(directory: Path, names: Sequence[str], durations: Sequence[float]) -> None:
+    write_atomic(directory / MEDIA, media_playlist(names, durations))
+
+
+def _stream_inf(info: RenditionInfo) -> str:
+    attrs = [
+        f"BANDWIDTH={info.bandwidth}",
+        f"AVERAGE-BANDWIDTH={info.average_bandwidth}",
+        f'CODECS="{info.codecs}"',
+    ]
+    if info.kind == "video" and info.width and info.height:
+        attrs.append(f"RESOLUTION={info.width}x{info.height}")
+    if info.kind == "video" and info.frame_rate:
+        attrs.append(f"FRAME-RATE={info.frame_rate:.3f}")
+    return "#EXT-X-STREAM-INF:" + ",".join(attrs)
+
+
+def master_playlist(renditions: Sequence[RenditionInfo]) -> str:
+    """Video variants by bandwidth, highest first; the audio-only variant last."""
+    video = sorted((r for r in renditions if r.kind == "video"), key=lambda r: -r.bandwidth)
+    audio = [r for r in renditions if r.kind == "audio"]
+    lines = ["#EXTM3U", "#EXT-X-VERSION:7", "#EXT-X-INDEPENDENT-SEGMENTS"]
+    for info in [*video, *audio]:
+        # Variant URIs are relative to master.m3u8, which sits in hls/.
+        lines += [_stream_inf(info), f"{info.name}/{MEDIA}"]
+    return "\n".join(lines) + "\n"
+
+
+def write_master(out_dir: str | os.PathLike[str], renditions: Sequence[RenditionInfo]) -> Path:
+    hls_dir = Path(out_dir) / "hls"
+    hls_dir.mkdir(parents=True, exist_ok=True)
+    path = hls_dir / MASTER
+    write_atomic(path, master_playlist(renditions))
+    return path
