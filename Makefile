@@ -18,9 +18,7 @@ run: setup
 
 # Debian packages the tests use as real peers: ffmpeg/ffprobe, Chromium, nginx and wrk.
 system-deps:
-	@missing=""; \
-	for c in ffmpeg ffprobe chromium nginx wrk; do command -v $$c >/dev/null || missing=1; done; \
-	if [ -n "$$missing" ]; then \
+	@if ! dpkg -s ffmpeg chromium nginx wrk >/dev/null 2>&1; then \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq ffmpeg chromium nginx wrk >/dev/null; \
