@@ -68,9 +68,7 @@ class Ladder:
     boundaries: tuple[float, ...]  # segment start instants shared by every rendition
     duration: float
     remux_top: bool
-    segment_target: float
-    preset: str = "veryfast"
-    crf: int = 23
+    source: ProbeResult
     settings: LadderSettings = field(default_factory=LadderSettings)
 
 
@@ -100,9 +98,9 @@ def h264_level(width: int, height: int, fps: float, kbps: int) -> str:
 
 
 def snap_rate(fps: float) -> float:
-    for rate in _COMMON_RATES:
-        if abs(fps - rate) / rate < 0.015:
-            return rate
+    nearest = min(_COMMON_RATES, key=lambda rate: abs(fps - rate))
+    if abs(fps - nearest) / nearest < 0.015:
+        return nearest
     return float(round(fps)) if fps >= 1 else 1.0
 
 
@@ -175,17 +173,7 @@ def choose_ladder(probe: ProbeResult, settings: LadderSettings | None = None) ->
     video = probe.video
     if video is None:
         bounds = fixed_boundaries(probe.duration, settings.segment_target)
-        return Ladder(
-            (),
-            audio,
-            bounds,
-            probe.duration,
-            False,
-            settings.segment_target,
-            settings.preset,
-            settings.crf,
-            settings,
-        )
+        return Ladder((), audio, bounds, probe.duration, False, probe, settings)
     rungs = [
         r for r in settings.rungs if settings.enabled is None or r.short_side in settings.enabled
     ]
@@ -208,36 +196,26 @@ def choose_ladder(probe: ProbeResult, settings: LadderSettings | None = None) ->
         renditions.append(
             VideoRendition(f"{rung.short_side}p", width, height, fps, rung.max_kbps, "high", level)
         )
-    bounds: tuple[float, ...] | None = None
     top = fitting[0]
     same_size = (renditions[0].width, renditions[0].height) == (video.width, video.height)
     same_rate = abs(renditions[0].fps - snap_rate(video.frame_rate)) < 0.01
+    keyed: tuple[float, ...] | None = None
     if same_size and same_rate and remux_possible(video, top, settings):
-        bounds = keyframe_boundaries(
+        keyed = keyframe_boundaries(
             video.keyframes, probe.duration, settings.segment_target, settings.max_remux_segment
         )
-    remux = bounds is not None
-    if bounds is None:
+    if keyed is None:
         bounds = fixed_boundaries(probe.duration, settings.segment_target)
-    else:
-        renditions[0] = VideoRendition(
-            renditions[0].name,
-            video.width,
-            video.height,
-            renditions[0].fps,
-            renditions[0].max_kbps,
-            (video.profile or "high").lower(),
-            renditions[0].level,
-            copy=True,
-        )
-    return Ladder(
-        tuple(renditions),
-        audio,
-        bounds,
-        probe.duration,
-        remux,
-        settings.segment_target,
-        settings.preset,
-        settings.crf,
-        settings,
+        return Ladder(tuple(renditions), audio, bounds, probe.duration, False, probe, settings)
+    first = renditions[0]
+    renditions[0] = VideoRendition(
+        first.name,
+        video.width,
+        video.height,
+        first.fps,
+        first.max_kbps,
+        (video.profile or "high").lower(),
+        first.level,
+        copy=True,
     )
+    return Ladder(tuple(renditions), audio, keyed, probe.duration, True, probe, settings)

@@ -1,0 +1,440 @@
+"""Produce every rendition of a ladder: a fast packet pass, then one decode for all rungs.
+
+Pass 1 reads packets only: audio is decoded and encoded to AAC once (the audio-only
+rendition, and packets kept for every video rendition), and when the ladder says so
+the source's H.264 packets are copied into the top rung, which is then playable
+within seconds. Pass 2 decodes each video frame once and feeds every encoded rung;
+IDR frames are forced at the ladder's boundaries so that segments line up across
+renditions (the HLS authoring spec asks for aligned segments).
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import av.error
+from av.audio.frame import AudioFrame
+from av.audio.resampler import AudioResampler
+from av.audio.stream import AudioStream
+from av.container import InputContainer
+from av.packet import Packet
+from av.video.frame import VideoFrame
+from av.video.stream import VideoStream
+
+from .errors import MediaError, TranscodeCancelled
+from .frames import Prefilter, RungFrames, rate_fraction
+from .hls import RenditionInfo
+from .ladder import Ladder, VideoRendition
+from .outputs import AAC_LC, RenditionOutput, StoredPacket, avc1_codec
+from .probe import ProbeResult
+
+POLL_SECONDS = 0.25
+PROGRESS_SECONDS = 0.5
+
+
+@dataclass(frozen=True)
+class Progress:
+    overall: float  # percent of the transcode
+    renditions: dict[str, float]  # percent per rendition name
+
+
+@dataclass(frozen=True)
+class RenditionDone:
+    info: RenditionInfo
+
+
+TranscodeEvent = Progress | RenditionDone
+
+
+@dataclass(frozen=True)
+class TranscodeResult:
+    renditions: tuple[RenditionInfo, ...]
+    seconds: float
+    pass_seconds: tuple[float, ...] = field(default=())
+
+
+class _Job:
+    def __init__(
+        self,
+        source: Path,
+        out_dir: Path,
+        ladder: Ladder,
+        on_event: Callable[[TranscodeEvent], None],
+        should_cancel: Callable[[], bool],
+    ) -> None:
+        self.source, self.out_dir, self.ladder = source, out_dir, ladder
+        self.probe: ProbeResult = ladder.source
+        self.on_event, self.should_cancel = on_event, should_cancel
+        video = self.probe.video
+        self.origin = (
+            video.start_time
+            if video
+            else (self.probe.audio.start_time if self.probe.audio else 0.0)
+        )
+        self.encoded = [r for r in ladder.video if not r.copy]
+        self.pass1_share = 1.0 if not self.encoded else 0.1
+        self.percent = {r.name: 0.0 for r in ladder.video}
+        if ladder.audio is not None:
+            self.percent[ladder.audio.name] = 0.0
+        self.open: list[RenditionOutput] = []
+        self.done: list[RenditionInfo] = []
+        self.stored: list[StoredPacket] = []
+        self.audio_template: AudioStream | None = None
+        self._last_poll = self._last_progress = time.monotonic()
+
+    # -- events ---------------------------------------------------------------------
+    def tick(self, names: Sequence[str], fraction: float, pass_no: int) -> None:
+        now = time.monotonic()
+        if now - self._last_poll >= POLL_SECONDS:
+            self._last_poll = now
+            if self.should_cancel():
+                raise TranscodeCancelled()
+        if now - self._last_progress >= PROGRESS_SECONDS:
+            self._last_progress = now
+            for name in names:
+                self.percent[name] = round(min(99.9, 100 * fraction), 1)
+            share = self.pass1_share
+            overall = share * fraction if pass_no == 1 else share + (1 - share) * fraction
+            self.on_event(Progress(round(100 * min(overall, 0.999), 1), dict(self.percent)))
+
+    def finished(self, info: RenditionInfo) -> None:
+        self.percent[info.name] = 100.0
+        self.done.append(info)
+        self.on_event(RenditionDone(info))
+
+    def open_output(
+        self, name: str, tolerance: float, *, audio_only: bool = False
+    ) -> RenditionOutput:
+        out = RenditionOutput(
+            self.out_dir, name, self.ladder.boundaries, tolerance, audio_only=audio_only
+        )
+        self.open.append(out)
+        return out
+
+    def close_output(self, out: RenditionOutput) -> None:
+        self.open.remove(out)
+
+    # -- pass 1: packets --------------------------------------------------------------
+    def packet_pass(self) -> None:
+        ladder = self.ladder
+        copy = ladder.video[0] if ladder.remux_top and ladder.video else None
+        if ladder.audio is None and copy is None:
+            return
+        with av.open(str(self.source)) as inp:
+            audio_out = self.open_output("audio", 0.03, audio_only=True) if ladder.audio else None
+            encoder = _AudioEncoder(inp, self.probe, audio_out, self.origin) if audio_out else None
+            self.audio_template = encoder.stream if encoder else None
+            top = self._open_copy(inp, copy) if copy else None
+            streams = [
+                s
+                for s in (encoder.input if encoder else None, top[1] if top else None)
+                if s is not None
+            ]
+            names = [n for n in ([copy.name] if copy else []) + (["audio"] if encoder else [])]
+            duration = max(self.probe.duration, 0.001)
+            for packet in inp.demux(streams):
+                if encoder is not None and packet.stream is encoder.input:
+                    self._store(encoder.push(packet), audio_out, top[0] if top else None)
+                elif top is not None and packet.pts is not None:
+                    self._copy_packet(packet, top[0], top[1])
+                if packet.pts is not None and packet.time_base is not None:
+                    self.tick(names, float(packet.pts * packet.time_base) / duration, 1)
+            if encoder is not None:
+                self._store(encoder.push(None), audio_out, top[0] if top else None)
+            if audio_out is not None and encoder is not None:
+                end = encoder.samples / encoder.rate
+                self.close_output(audio_out)
+                self.finished(audio_out.finish(end, "audio"))
+            if top is not None and copy is not None:
+                out, stream = top
+                codecs = avc1_codec(stream.codec_context.extradata)
+                if ladder.audio is not None:
+                    codecs += "," + AAC_LC
+                self.close_output(out)
+                self.finished(
+                    out.finish(
+                        self.probe.duration,
+                        "video",
+                        width=copy.width,
+                        height=copy.height,
+                        frame_rate=copy.fps,
+                        codecs=codecs,
+                        copied=True,
+                    )
+                )
+
+    def _open_copy(
+        self, inp: InputContainer, rendition: VideoRendition
+    ) -> tuple[RenditionOutput, VideoStream]:
+        assert self.probe.video is not None
+        source = inp.streams.video[_ordinal(inp, self.probe.video.index)]
+        out = self.open_output(rendition.name, 0.5 / rendition.fps)
+        out.video = out.container.add_stream_from_template(source)
+        if self.audio_template is not None:
+            out.add_audio_template(self.audio_template)
+        return out, source
+
+    def _copy_packet(self, packet: Packet, out: RenditionOutput, source: VideoStream) -> None:
+        assert out.video is not None and packet.time_base is not None
+        shift = round(self.origin / packet.time_base)
+        packet.pts = (packet.pts or 0) - shift
+        if packet.dts is not None:
+            packet.dts -= shift
+        packet.stream = out.video
+        out.mux([packet])
+
+    def _store(
+        self, packets: list[Packet], audio_out: RenditionOutput | None, top: RenditionOutput | None
+    ) -> None:
+        if not packets:
+            return
+        stored = [StoredPacket.of(p) for p in packets]
+        self.stored += stored
+        if audio_out is not None:
+            audio_out.mux(packets)
+        if top is not None:
+            top.mux_stored(stored)
+
+    # -- pass 2: decode once, encode every rung ---------------------------------------
+    def encode_pass(self) -> None:
+        video = self.probe.video
+        if not self.encoded or video is None:
+            return
+        rungs = [_Rung(self, r) for r in self.encoded]
+        prefilter = Prefilter(video)
+        names = [r.name for r in self.encoded]
+        duration = max(self.probe.duration, 0.001)
+        last = 0.0
+        with av.open(str(self.source)) as inp:
+            stream = inp.streams.video[_ordinal(inp, video.index)]
+            stream.thread_type = "AUTO"
+            for packet in inp.demux(stream):
+                for frame in _decode(packet):
+                    for shaped in prefilter(frame):
+                        t = _frame_time(shaped) - self.origin
+                        last = max(last, t)
+                        for rung in rungs:
+                            rung.frames.feed(shaped, t)
+                            rung.pump_audio(t)
+                        self.tick(names, t / duration, 2)
+            for shaped in prefilter(None):
+                t = _frame_time(shaped) - self.origin
+                last = max(last, t)
+                for rung in rungs:
+                    rung.frames.feed(shaped, t)
+        end = last + 1 / max(video.frame_rate, 1.0)
+        for rung in rungs:
+            self.finished(rung.finish(end))
+
+
+class _Rung:
+    def __init__(self, job: _Job, rendition: VideoRendition) -> None:
+        self.job, self.rendition = job, rendition
+        self.out = job.open_output(rendition.name, 0.5 / rendition.fps)
+        stream = self.out.container.add_stream(
+            "libx264", rate=rate_fraction(rendition.fps), options=_x264_options(job, rendition)
+        )
+        stream.width, stream.height, stream.pix_fmt = rendition.width, rendition.height, "yuv420p"
+        stream.codec_context.time_base = 1 / rate_fraction(rendition.fps)
+        video = job.probe.video
+        hdr = video is not None and (video.hdr or video.bit_depth > 8)
+        if hdr:
+            ctx = stream.codec_context
+            ctx.color_primaries = ctx.color_trc = ctx.colorspace = 1  # BT.709
+        self.stream = stream
+        self.out.video = stream
+        if job.audio_template is not None:
+            self.out.add_audio_template(job.audio_template)
+        self.audio_next = 0
+        self.frames = RungFrames(
+            rendition.width,
+            rendition.height,
+            rendition.fps,
+            job.ladder.boundaries,
+            self._encode,
+            to_bt709=hdr,
+        )
+
+    def _encode(self, frame: VideoFrame | None) -> None:
+        self.out.mux(self.stream.encode(frame))
+
+    def pump_audio(self, until: float) -> None:
+        stored = self.job.stored
+        start = self.audio_next
+        while self.audio_next < len(stored) and stored[self.audio_next].time <= until + 0.5:
+            self.audio_next += 1
+        self.out.mux_stored(stored[start : self.audio_next])
+
+    def finish(self, end: float) -> RenditionInfo:
+        self.frames.finish(end)
+        self._encode(None)
+        self.pump_audio(float("inf"))
+        codecs = avc1_codec(self.stream.codec_context.extradata)
+        if self.job.audio_template is not None:
+            codecs += "," + AAC_LC
+        self.job.close_output(self.out)
+        r = self.rendition
+        return self.out.finish(
+            self.frames.slot / float(self.frames.rate),
+            "video",
+            width=r.width,
+            height=r.height,
+            frame_rate=r.fps,
+            codecs=codecs,
+        )
+
+
+def _x264_options(job: _Job, r: VideoRendition) -> dict[str, str]:
+    settings = job.ladder.settings
+    params = [
+        "keyint=infinite",  # IDR frames come only where forced: at the segment boundaries
+        "scenecut=0",
+        "open-gop=0",
+        f"vbv-maxrate={r.max_kbps}",
+        f"vbv-bufsize={2 * r.max_kbps}",
+    ]
+    return {
+        "preset": settings.preset,
+        "profile": r.profile,
+        "level": r.level,
+        "crf": str(settings.crf),
+        "forced-idr": "1",
+        "x264-params": ":".join(params),
+    }
+
+
+class _AudioEncoder:
+    """Decode the source audio, resample to stereo AAC rate and encode once, from t=0."""
+
+    def __init__(
+        self, inp: InputContainer, probe: ProbeResult, out: RenditionOutput, origin: float
+    ) -> None:
+        assert probe.audio is not None
+        self.input: AudioStream = inp.streams.audio[_ordinal(inp, probe.audio.index)]
+        self.rate = (
+            48000 if probe.audio.sample_rate not in (44100, 48000) else probe.audio.sample_rate
+        )
+        stream = out.container.add_stream("aac", rate=self.rate)
+        stream.layout = "stereo"
+        stream.bit_rate = 128_000
+        stream.codec_context.open()
+        out.audio = stream
+        self.stream = stream
+        self.resampler = AudioResampler(
+            format="fltp", layout="stereo", rate=self.rate, frame_size=1024
+        )
+        self.origin = origin
+        self.samples = 0
+        self.started = False
+
+    def push(self, packet: Packet | None) -> list[Packet]:
+        frames: list[AudioFrame] = []
+        if packet is not None:
+            try:
+                frames = [f for f in packet.decode() if isinstance(f, AudioFrame)]
+            except av.error.InvalidDataError:
+                return []  # a damaged packet: skip its samples
+        out: list[Packet] = []
+        for frame in frames:
+            out += self._align(frame)
+            for chunk in self.resampler.resample(frame):
+                out += self._encode(chunk)
+        if packet is None:
+            for chunk in self.resampler.resample(None):
+                out += self._encode(chunk)
+            out += self.stream.encode(None)
+        return out
+
+    def _align(self, frame: AudioFrame) -> list[Packet]:
+        """Pad with silence when the audio starts after the video, so both start at 0."""
+        if self.started:
+            return []
+        self.started = True
+        start = (
+            float(frame.pts * frame.time_base)
+            if frame.pts is not None and frame.time_base
+            else self.origin
+        ) - self.origin
+        blocks = round(start * self.rate / 1024)  # whole AAC frames: within 11 ms
+        out: list[Packet] = []
+        for _ in range(max(0, blocks)):
+            silence = AudioFrame(format="fltp", layout="stereo", samples=1024)
+            silence.sample_rate = self.rate
+            for plane in silence.planes:
+                plane.update(bytes(plane.buffer_size))
+            out += self._encode(silence)
+        return out
+
+    def _encode(self, frame: AudioFrame) -> list[Packet]:
+        frame.pts = self.samples
+        frame.time_base = Fraction(1, self.rate)
+        self.samples += frame.samples
+        return self.stream.encode(frame)
+
+
+def _decode(packet: Packet) -> list[VideoFrame]:
+    try:
+        return [f for f in packet.decode() if isinstance(f, VideoFrame)]
+    except av.error.InvalidDataError:
+        return []  # a damaged packet: the rung repeats the previous frame
+
+
+def _frame_time(frame: VideoFrame) -> float:
+    if frame.pts is None or frame.time_base is None:
+        return 0.0
+    return float(frame.pts * frame.time_base)
+
+
+def _ordinal(inp: InputContainer, index: int) -> int:
+    kind = inp.streams[index].type
+    return [s.index for s in inp.streams if s.type == kind].index(index)
+
+
+def transcode(
+    source_path: str | Path,
+    out_dir: str | Path,
+    ladder: Ladder,
+    *,
+    on_event: Callable[[TranscodeEvent], None],
+    should_cancel: Callable[[], bool],
+) -> TranscodeResult:
+    out = Path(out_dir)
+    (out / "hls").mkdir(parents=True, exist_ok=True)
+    job = _Job(Path(source_path), out, ladder, on_event, should_cancel)
+    started = time.monotonic()
+    try:
+        job.packet_pass()
+        middle = time.monotonic()
+        job.encode_pass()
+    except TranscodeCancelled:
+        _abort(job)
+        raise
+    except av.error.FFmpegError as exc:
+        _abort(job)
+        raise MediaError(f"transcoding failed: {exc}") from exc
+    except BaseException:
+        _abort(job)
+        raise
+    ended = time.monotonic()
+    on_event(Progress(100.0, {name: 100.0 for name in job.percent}))
+    order = {r.name: i for i, r in enumerate(ladder.video)}
+    infos = sorted(job.done, key=lambda i: order.get(i.name, len(order)))
+    return TranscodeResult(
+        tuple(infos),
+        round(ended - started, 3),
+        (round(middle - started, 3), round(ended - middle, 3)),
+    )
+
+
+def _abort(job: _Job) -> None:
+    for out in list(job.open):
+        out.abort()
+    job.open.clear()
+    for partial in (job.out_dir / "hls").glob(".*.partial"):
+        shutil.rmtree(partial, ignore_errors=True)
