@@ -1,4 +1,4 @@
-"""Per-frame work shared by every rung (rotation, deinterlacing) and done per rung (CFR, scaling)."""
+"""Frame work shared by all rungs (rotation, deinterlacing) and done per rung (CFR, scaling)."""
 
 from __future__ import annotations
 

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import av
 import av.error
@@ -43,11 +43,11 @@ class StoredPacket:
         return float(self.pts * self.time_base)
 
     @classmethod
-    def of(cls, packet: Packet) -> StoredPacket:
+    def of(cls, packet: Packet[Any]) -> StoredPacket:
         assert packet.pts is not None and packet.dts is not None and packet.time_base is not None
         return cls(bytes(packet), packet.pts, packet.dts, packet.duration or 0, packet.time_base)
 
-    def packet_for(self, stream: Stream) -> Packet:
+    def packet_for(self, stream: Stream) -> Packet[Any]:
         packet = Packet(self.data)
         packet.pts, packet.dts, packet.duration = self.pts, self.dts, self.duration
         packet.time_base = self.time_base
@@ -97,7 +97,7 @@ class RenditionOutput:
     def add_audio_template(self, template: AudioStream) -> None:
         self.audio = self.container.add_stream_from_template(template)
 
-    def mux(self, packets: Sequence[Packet]) -> None:
+    def mux(self, packets: Sequence[Packet[Any]]) -> None:
         if packets:
             self.container.mux(list(packets))
 

@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import av
 import av.error
@@ -147,10 +148,6 @@ class _Job:
                     self.tick(names, float(packet.pts * packet.time_base) / duration, 1)
             if encoder is not None:
                 self._store(encoder.push(None), audio_out, top[0] if top else None)
-            if audio_out is not None and encoder is not None:
-                end = encoder.samples / encoder.rate
-                self.close_output(audio_out)
-                self.finished(audio_out.finish(end, "audio"))
             if top is not None and copy is not None:
                 out, stream = top
                 codecs = avc1_codec(stream.codec_context.extradata)
@@ -168,6 +165,10 @@ class _Job:
                         copied=True,
                     )
                 )
+            if audio_out is not None and encoder is not None:
+                end = encoder.samples / encoder.rate
+                self.close_output(audio_out)
+                self.finished(audio_out.finish(end, "audio"))
 
     def _open_copy(
         self, inp: InputContainer, rendition: VideoRendition
@@ -180,7 +181,7 @@ class _Job:
             out.add_audio_template(self.audio_template)
         return out, source
 
-    def _copy_packet(self, packet: Packet, out: RenditionOutput, source: VideoStream) -> None:
+    def _copy_packet(self, packet: Packet[Any], out: RenditionOutput, source: VideoStream) -> None:
         assert out.video is not None and packet.time_base is not None
         shift = round(self.origin / packet.time_base)
         packet.pts = (packet.pts or 0) - shift
@@ -190,7 +191,10 @@ class _Job:
         out.mux([packet])
 
     def _store(
-        self, packets: list[Packet], audio_out: RenditionOutput | None, top: RenditionOutput | None
+        self,
+        packets: list[Packet[Any]],
+        audio_out: RenditionOutput | None,
+        top: RenditionOutput | None,
     ) -> None:
         if not packets:
             return
@@ -333,14 +337,14 @@ class _AudioEncoder:
         self.samples = 0
         self.started = False
 
-    def push(self, packet: Packet | None) -> list[Packet]:
+    def push(self, packet: Packet[Any] | None) -> list[Packet[Any]]:
         frames: list[AudioFrame] = []
         if packet is not None:
             try:
-                frames = [f for f in packet.decode() if isinstance(f, AudioFrame)]
+                frames = [f for f in _decoded(packet) if isinstance(f, AudioFrame)]
             except av.error.InvalidDataError:
                 return []  # a damaged packet: skip its samples
-        out: list[Packet] = []
+        out: list[Packet[Any]] = []
         for frame in frames:
             out += self._align(frame)
             for chunk in self.resampler.resample(frame):
@@ -351,7 +355,7 @@ class _AudioEncoder:
             out += self.stream.encode(None)
         return out
 
-    def _align(self, frame: AudioFrame) -> list[Packet]:
+    def _align(self, frame: AudioFrame) -> list[Packet[Any]]:
         """Pad with silence when the audio starts after the video, so both start at 0."""
         if self.started:
             return []
@@ -362,7 +366,7 @@ class _AudioEncoder:
             else self.origin
         ) - self.origin
         blocks = round(start * self.rate / 1024)  # whole AAC frames: within 11 ms
-        out: list[Packet] = []
+        out: list[Packet[Any]] = []
         for _ in range(max(0, blocks)):
             silence = AudioFrame(format="fltp", layout="stereo", samples=1024)
             silence.sample_rate = self.rate
@@ -371,14 +375,18 @@ class _AudioEncoder:
             out += self._encode(silence)
         return out
 
-    def _encode(self, frame: AudioFrame) -> list[Packet]:
+    def _encode(self, frame: AudioFrame) -> list[Packet[Any]]:
         frame.pts = self.samples
         frame.time_base = Fraction(1, self.rate)
         self.samples += frame.samples
         return self.stream.encode(frame)
 
 
-def _decode(packet: Packet) -> list[VideoFrame]:
+def _decoded(packet: Packet[Any]) -> list[Any]:
+    return list(packet.decode())
+
+
+def _decode(packet: Packet[Any]) -> list[VideoFrame]:
     try:
         return [f for f in packet.decode() if isinstance(f, VideoFrame)]
     except av.error.InvalidDataError:

@@ -1,0 +1,110 @@
+"""The single entry point of a worker: probe, ladder, transcode, playlists, thumbnails."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import TranscodeCancelled
+from .hls import RenditionInfo, write_master
+from .ladder import Ladder, LadderSettings, choose_ladder
+from .probe import ProbeResult, probe
+from .thumbnails import make_poster, make_storyboard
+from .transcode import Progress, RenditionDone, TranscodeEvent, transcode
+
+# Share of the overall percentage per stage; thumbnails come after every rendition.
+_PROBE, _TRANSCODE, _POSTER = 1.0, 90.0, 93.0
+
+
+@dataclass(frozen=True)
+class ProcessSettings:
+    ladder: LadderSettings = field(default_factory=LadderSettings)
+    poster: bool = True
+    storyboard: bool = True
+    storyboard_interval: float | None = None  # None: about 100 thumbnails, 1 to 10 s apart
+
+
+@dataclass(frozen=True)
+class Probed:
+    probe: ProbeResult
+    ladder: Ladder
+
+
+ProcessEvent = Probed | Progress | RenditionDone
+
+
+@dataclass(frozen=True)
+class ProcessResult:
+    probe: ProbeResult
+    ladder: Ladder
+    renditions: tuple[RenditionInfo, ...]
+    master: Path  # out_dir/hls/master.m3u8
+    poster: Path | None  # None for audio-only sources
+    storyboard: Path | None  # the .vtt; None for audio-only sources
+    seconds: dict[str, float]  # wall time per stage
+
+
+def process(
+    source: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    settings: ProcessSettings | None = None,
+    on_event: Callable[[ProcessEvent], None] = lambda _event: None,
+    should_cancel: Callable[[], bool] = lambda: False,
+) -> ProcessResult:
+    """Raises MediaError (with a readable `reason`) or TranscodeCancelled."""
+    settings = settings or ProcessSettings()
+    out = Path(out_dir)
+    seconds: dict[str, float] = {}
+    clock = time.monotonic()
+
+    def lap(stage: str) -> None:
+        nonlocal clock
+        now = time.monotonic()
+        seconds[stage] = round(now - clock, 3)
+        clock = now
+
+    info = probe(
+        source,
+        max_duration=settings.ladder.max_duration,
+        max_short_side=settings.ladder.max_short_side,
+    )
+    ladder = choose_ladder(info, settings.ladder)
+    lap("probe")
+    on_event(Probed(info, ladder))
+    on_event(Progress(_PROBE, {}))
+    done: list[RenditionInfo] = []
+
+    def relay(event: TranscodeEvent) -> None:
+        if isinstance(event, RenditionDone):
+            done.append(event.info)
+            # Playable as soon as one video rendition is (audio-only sources: the audio).
+            if info.video is None or any(r.kind == "video" for r in done):
+                write_master(out, done)
+            on_event(event)
+        else:
+            share = _PROBE + (_TRANSCODE - _PROBE) * event.overall / 100
+            on_event(Progress(round(share, 1), event.renditions))
+
+    result = transcode(info.path, out, ladder, on_event=relay, should_cancel=should_cancel)
+    master = write_master(out, result.renditions)
+    lap("transcode")
+    poster = storyboard = None
+    if settings.poster and info.video is not None:
+        _check(should_cancel)
+        poster = make_poster(info.path, out / "poster.jpg", info)
+        on_event(Progress(_POSTER, {}))
+    lap("poster")
+    if settings.storyboard and info.video is not None:
+        _check(should_cancel)
+        storyboard = make_storyboard(info.path, out, settings.storyboard_interval, info)
+    lap("storyboard")
+    on_event(Progress(100.0, {r.name: 100.0 for r in result.renditions}))
+    return ProcessResult(info, ladder, result.renditions, master, poster, storyboard, seconds)
+
+
+def _check(should_cancel: Callable[[], bool]) -> None:
+    if should_cancel():
+        raise TranscodeCancelled()
