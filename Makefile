@@ -30,7 +30,7 @@ setup-test: $(BIN)/python system-deps
 	npm ci --silent --no-audit --no-fund
 
 lint:
-	$(BIN)/ruff check server media tests bench run.py
+	$(BIN)/ruff check .
 	$(BIN)/mypy --strict
 
 test: setup-test lint

@@ -30,6 +30,14 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, OSError) as exc:
         print(f"run.py: {exc}", file=sys.stderr)
         return 2
+    if bool(config.tls_cert) != bool(config.tls_key):
+        print("run.py: --tls-cert and --tls-key go together", file=sys.stderr)
+        return 2
+    try:
+        ssl_context = _ssl_context(config)
+    except (OSError, ssl.SSLError) as exc:
+        print(f"run.py: cannot load the TLS certificate or key: {exc}", file=sys.stderr)
+        return 2
     logging.basicConfig(level=config.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
@@ -44,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         create_app(config),
         host=config.host,
         port=config.port,
-        ssl_context=_ssl_context(config),
+        ssl_context=ssl_context,
         access_log=logging.getLogger("aiohttp.access") if config.access_log else None,
         access_log_format=ACCESS_LOG_FORMAT,
         shutdown_timeout=10.0,

@@ -138,18 +138,22 @@ async def user_json(db: Database, user_id: int) -> dict[str, Any]:
 
 
 async def update_profile(db: Database, user_id: int, changes: dict[str, Any]) -> None:
-    if "display_name" in changes:
-        await db.write("UPDATE users SET display_name = ? WHERE id = ?",
-                       (changes["display_name"], user_id))
-    if "bio" in changes:
-        await db.write("UPDATE users SET bio = ? WHERE id = ?", (changes["bio"], user_id))
-    if "email" in changes:
-        await db.write("UPDATE users SET email = ? WHERE id = ?", (changes["email"], user_id))
-    if "preferences" in changes:
-        row = await get_user(db, user_id)
-        merged = _merge(json.loads(row["preferences"]), changes["preferences"])
-        await db.write("UPDATE users SET preferences = ? WHERE id = ?",
-                       (json.dumps(merged), user_id))
+    async with db.transaction() as conn:
+        for column in ("display_name", "bio", "email"):
+            if column in changes:
+                # The column name comes from the fixed tuple above, never from the request.
+                await conn.execute(f"UPDATE users SET {column} = ? WHERE id = ?",
+                                   (changes[column], user_id))
+        if "preferences" in changes:
+            # Read inside the write transaction: two concurrent PATCHes both land.
+            async with conn.execute("SELECT preferences FROM users WHERE id = ?",
+                                    (user_id,)) as cursor:
+                row = await cursor.fetchone()
+            if row is None:
+                raise NotFound("no such user")
+            merged = _merge(json.loads(row[0]), changes["preferences"])
+            await conn.execute("UPDATE users SET preferences = ? WHERE id = ?",
+                               (json.dumps(merged), user_id))
 
 
 async def change_password(

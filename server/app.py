@@ -14,7 +14,7 @@ from server.bus import Bus
 from server.config import Config, load_secret_key
 from server.db import Database
 from server.metrics import Metrics
-from server.middleware import MIDDLEWARES
+from server.middleware import MIDDLEWARES, security_headers
 from server.openapi import build_document
 from server.ratelimit import RateLimiter
 from server.routes import API_MODULES, add_routes
@@ -60,5 +60,6 @@ def create_app(config: Config, **extra: Any) -> web.Application:
     app[keys.RATE_LIMITER] = RateLimiter()
     app[keys.OPENAPI] = build_document(API_MODULES)
     add_routes(app)
+    app.on_response_prepare.append(security_headers)
     app.cleanup_ctx.extend(CLEANUP_CONTEXTS)
     return app

@@ -66,10 +66,12 @@ async def owned_channel(db: Database, public_id: str, user_id: int, is_admin: bo
 
 async def update_channel(db: Database, row: Row, changes: dict[str, Any]) -> None:
     try:
-        for column in ("handle", "display_name", "description"):
-            if column in changes:
-                await db.write(f"UPDATE channels SET {column} = ? WHERE id = ?",
-                               (changes[column], row["id"]))
+        async with db.transaction() as conn:
+            for column in ("handle", "display_name", "description"):
+                if column in changes:
+                    # The column name comes from the fixed tuple above, never from the request.
+                    await conn.execute(f"UPDATE channels SET {column} = ? WHERE id = ?",
+                                       (changes[column], row["id"]))
     except sqlite3.IntegrityError as exc:
         raise Conflict(f"the handle '{changes.get('handle')}' is taken",
                        slug="handle-taken") from exc

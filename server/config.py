@@ -159,9 +159,12 @@ def load_secret_key(data_dir: Path) -> str:
     data_dir.mkdir(parents=True, exist_ok=True)
     path = data_dir / "secret.key"
     try:
-        return path.read_text().strip()
+        existing = path.read_text().strip()
     except FileNotFoundError:
-        pass
+        existing = ""
+    if len(existing) >= 32:
+        return existing
+    # Missing, or emptied by a crash or a careless edit: a short key would sign weakly.
     key = secrets.token_urlsafe(48)
     tmp = path.with_suffix(".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

@@ -21,6 +21,7 @@ CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 ALL_SCOPES = ("read", "upload", "write")
 
+
 @dataclass(frozen=True)
 class Viewer:
     user_id: int
@@ -57,6 +58,13 @@ async def _from_api_token(request: web.Request, token: str) -> Viewer | None:
     )
     if row is None:
         return None
+    # Recorded at most once a minute, so a busy script does not turn reads into writes.
+    await db.write(
+        "UPDATE api_tokens SET last_used_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
+        " WHERE id = ? AND (last_used_at IS NULL"
+        " OR last_used_at < strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-60 seconds'))",
+        (row["token_id"],),
+    )
     scopes = frozenset(s for s in row["scopes"].split(",") if s)
     return Viewer(row["id"], row["username"], bool(row["is_admin"]), None, "api-token", scopes)
 
@@ -93,12 +101,19 @@ def check_csrf(request: web.Request, viewer: Viewer) -> None:
 
 
 def required_scope(request: web.Request) -> str:
-    if request.method in SAFE_METHODS:
-        return "read"
     path = request.path
     if path.startswith("/api/uploads") or path == "/api/videos/upload":
-        return "upload"
+        return "upload"  # every tus request, HEAD included, belongs to uploading
+    if request.method in SAFE_METHODS:
+        return "read"
     return "write"
+
+
+def check_scope(request: web.Request, viewer: Viewer) -> None:
+    """Checked for every request, so no handler can forget an API token's scopes."""
+    scope = required_scope(request)
+    if scope not in viewer.scopes:
+        raise Forbidden(f"this API token lacks the '{scope}' scope", slug="scope")
 
 
 def current_viewer(request: web.Request) -> Viewer | None:
@@ -109,9 +124,7 @@ def require_user(request: web.Request) -> Viewer:
     viewer = current_viewer(request)
     if viewer is None:
         raise Unauthorized()
-    if required_scope(request) not in viewer.scopes:
-        raise Forbidden(f"this API token lacks the '{required_scope(request)}' scope",
-                        slug="scope")
+    check_scope(request, viewer)
     return viewer
 
 

@@ -1,4 +1,5 @@
-"""Middlewares, outermost first: metrics, security headers, problem+json, rate limits, identity."""
+"""Middlewares, outermost first: metrics, problem+json, the per-address
+rate limit, identity (with CSRF and token scopes), the per-user rate limit."""
 
 from __future__ import annotations
 
@@ -9,8 +10,15 @@ from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
 from server import keys
-from server.errors import Problem, TooManyRequests, problem_from_http, problem_response
-from server.identity import VIEWER, check_csrf, resolve_viewer
+from server.errors import (
+    Problem,
+    TooManyRequests,
+    Unauthorized,
+    problem_from_http,
+    problem_response,
+)
+from server.identity import VIEWER, check_csrf, check_scope, resolve_viewer
+from server.ratelimit import Verdict
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +36,7 @@ CONTENT_SECURITY_POLICY = "; ".join([
     "frame-ancestors 'none'",
 ])
 AUTH_PATHS = frozenset({"/api/auth/login", "/api/users", "/api/auth/refresh"})
+LOGOUT_PATH = "/api/auth/logout"
 
 
 def route_name(request: web.Request) -> str:
@@ -58,28 +67,16 @@ async def metrics_middleware(request: web.Request, handler: Handler) -> web.Stre
         metrics.latency.labels(request.method, route).observe(time.perf_counter() - started)
 
 
-@web.middleware
-async def security_headers_middleware(
-    request: web.Request, handler: Handler
-) -> web.StreamResponse:
-    try:
-        response = await handler(request)
-    except web.HTTPException as exc:
-        _secure(exc.headers)
-        raise
-    if not response.prepared:
-        _secure(response.headers)
-    return response
-
-
-def _secure(headers: object) -> None:
-    from multidict import CIMultiDict
-
-    assert isinstance(headers, CIMultiDict)
+async def security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """An `on_response_prepare` hook, so streamed, file and error responses get them too."""
+    headers = response.headers
     headers.setdefault("X-Content-Type-Options", "nosniff")
     headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
     headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
     headers.setdefault("X-Frame-Options", "DENY")
+    if request.secure:
+        # RFC 6797: only ever sent over HTTPS.
+        headers.setdefault("Strict-Transport-Security", "max-age=31536000")
 
 
 def _is_api(request: web.Request) -> bool:
@@ -129,47 +126,85 @@ def _limit_for(request: web.Request) -> tuple[str, int]:
     return "any", config.rate_limit_per_minute
 
 
-@web.middleware
-async def rate_limit_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    limiter = request.app[keys.RATE_LIMITER]
-    kind, per_minute = _limit_for(request)
-    verdict = limiter.hit(f"{kind}:ip:{client_address(request)}", per_minute)
-    if verdict.allowed and kind == "any":
-        viewer = request.get(VIEWER)
-        if viewer is not None:
-            user_limit = request.app[keys.CONFIG].rate_limit_user_per_minute
-            verdict = limiter.hit(f"any:user:{viewer.user_id}", user_limit)
-    headers = {}
-    if verdict.limit:
-        headers = {
-            "RateLimit-Limit": str(verdict.limit),
-            "RateLimit-Remaining": str(verdict.remaining),
-            "RateLimit-Reset": str(verdict.reset_seconds),
-        }
+def _rate_headers(verdict: Verdict) -> dict[str, str]:
+    if not verdict.limit:
+        return {}
+    return {
+        "RateLimit-Limit": str(verdict.limit),
+        "RateLimit-Remaining": str(verdict.remaining),
+        "RateLimit-Reset": str(verdict.reset_seconds),
+    }
+
+
+async def _limited(
+    request: web.Request, handler: Handler, key: str, per_minute: int
+) -> web.StreamResponse:
+    verdict = request.app[keys.RATE_LIMITER].hit(key, per_minute)
+    headers = _rate_headers(verdict)
     if not verdict.allowed:
         raise TooManyRequests(
             f"too many requests; try again in {verdict.reset_seconds} s",
             headers={**headers, "Retry-After": str(verdict.reset_seconds)},
         )
-    response = await handler(request)
+    try:
+        response = await handler(request)
+    except Problem as problem:
+        # The innermost limit's numbers are the ones that matter to the client.
+        for name, value in headers.items():
+            problem.headers.setdefault(name, value)
+        raise
     if headers and not response.prepared:
-        response.headers.update(headers)
+        for name, value in headers.items():
+            response.headers.setdefault(name, value)
     return response
 
 
 @web.middleware
+async def address_rate_limit_middleware(
+    request: web.Request, handler: Handler
+) -> web.StreamResponse:
+    """Runs before identity, so floods of bad tokens are limited too."""
+    kind, per_minute = _limit_for(request)
+    return await _limited(request, handler, f"{kind}:ip:{client_address(request)}", per_minute)
+
+
+@web.middleware
+async def user_rate_limit_middleware(
+    request: web.Request, handler: Handler
+) -> web.StreamResponse:
+    viewer = request.get(VIEWER)
+    kind, _ = _limit_for(request)
+    if viewer is None or kind != "any":
+        return await handler(request)
+    per_minute = request.app[keys.CONFIG].rate_limit_user_per_minute
+    return await _limited(request, handler, f"any:user:{viewer.user_id}", per_minute)
+
+
+@web.middleware
 async def identity_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    viewer = await resolve_viewer(request)
+    if request.method == "POST" and request.path in AUTH_PATHS:
+        # Sign-in, sign-up and refresh stand on their own credentials: a stale access token
+        # or cookie sent along must neither block them nor demand a CSRF header.
+        request[VIEWER] = None
+        return await handler(request)
+    try:
+        viewer = await resolve_viewer(request)
+    except Unauthorized:
+        if request.method == "POST" and request.path == LOGOUT_PATH:
+            viewer = None  # an expired token must not stop a sign-out by refresh token
+        else:
+            raise
     if viewer is not None:
         check_csrf(request, viewer)
+        check_scope(request, viewer)
     request[VIEWER] = viewer
     return await handler(request)
 
 
 MIDDLEWARES: list[Middleware] = [
     metrics_middleware,
-    security_headers_middleware,
     problem_middleware,
+    address_rate_limit_middleware,
     identity_middleware,
-    rate_limit_middleware,
+    user_rate_limit_middleware,
 ]

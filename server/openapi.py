@@ -34,6 +34,10 @@ PROBLEM_SCHEMA: Schema = {
 
 COMMON_SCHEMAS: dict[str, Schema] = {"Problem": PROBLEM_SCHEMA}
 
+# A one-line name: no control characters, no DEL, no bidirectional overrides or isolates
+# (they let a name display as something else; Unicode TR 9, CVE-2021-42574).
+SINGLE_LINE = "^[^\\x00-\\x1f\\x7f\\u202a-\\u202e\\u2066-\\u2069]*$"
+
 
 def ref(name: str) -> Schema:
     return {"$ref": f"#/components/schemas/{name}"}

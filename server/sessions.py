@@ -87,6 +87,15 @@ async def revoke_session(db: Database, user_id: int, session_id: str) -> None:
         raise NotFound("no such session")
 
 
+async def revoke_by_refresh_token(db: Database, refresh_token: str) -> None:
+    """Sign-out by refresh token (a client whose access token has expired); unknown is fine."""
+    await db.write(
+        "UPDATE sessions SET revoked = 1 WHERE id ="
+        " (SELECT session_id FROM refresh_tokens WHERE token_hash = ?)",
+        (token_hash(refresh_token),),
+    )
+
+
 async def list_sessions(db: Database, user_id: int, current: str | None) -> list[dict[str, Any]]:
     rows = await db.fetch_all(
         "SELECT public_id, user_agent, ip, created_at, last_used_at FROM sessions"

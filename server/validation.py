@@ -49,13 +49,55 @@ def _describe(error: Any) -> str:
 
 def validate(data: Any, schema: dict[str, Any]) -> None:
     validator = _validator(json.dumps(schema, sort_keys=True))
-    errors = sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))
+    try:
+        errors = sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))
+    except RecursionError as exc:
+        raise BadRequest("the request body is nested too deeply") from exc
     if errors:
         raise ValidationFailed([
             {"field": _field_name(list(e.absolute_path), e.message, e.validator, e.instance),
              "message": _describe(e)}
             for e in errors
         ])
+
+
+def _reject_constant(name: str) -> Any:
+    # NaN and Infinity are not JSON (RFC 8259 section 6), though Python's parser takes them.
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _bad_text(value: Any, path: str) -> str | None:
+    """The first string (or key) holding NUL or a lone surrogate, which SQLite and every
+    UTF-8 consumer downstream would choke on (RFC 8259 section 8.2)."""
+    if isinstance(value, str):
+        if "\x00" in value or any("\ud800" <= ch <= "\udfff" for ch in value):
+            return path or "body"
+        return None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            where = f"{path}.{key}" if path else str(key)
+            found = _bad_text(key, where) or _bad_text(item, where)
+            if found:
+                return found
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            found = _bad_text(item, f"{path}.{index}" if path else str(index))
+            if found:
+                return found
+    return None
+
+
+def parse_json(raw: bytes) -> Any:
+    try:
+        data = json.loads(raw, parse_constant=_reject_constant)
+        bad = _bad_text(data, "")
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        # ValueError also covers integers too long to convert (CPython's 4300-digit limit).
+        raise BadRequest("the request body is not valid JSON", slug="malformed-json") from exc
+    if bad is not None:
+        raise ValidationFailed([{"field": bad,
+                                 "message": "contains NUL or an unpaired surrogate"}])
+    return data
 
 
 async def json_body(request: web.Request, schema: dict[str, Any]) -> dict[str, Any]:
@@ -65,10 +107,7 @@ async def json_body(request: web.Request, schema: dict[str, Any]) -> dict[str, A
         raw = await request.read()
     except web.HTTPRequestEntityTooLarge as exc:
         raise PayloadTooLarge("the request body is larger than the server accepts") from exc
-    try:
-        data = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BadRequest("the request body is not valid JSON", slug="malformed-json") from exc
+    data = parse_json(raw)
     if not isinstance(data, dict):
         raise ValidationFailed([{"field": "body", "message": "must be a JSON object"}])
     validate(data, schema)

@@ -8,7 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from server import accounts, keys, sessions
-from server.errors import Forbidden, Unauthorized
+from server.errors import Forbidden, Unauthorized, problem_response
 from server.identity import (
     ACCESS_COOKIE,
     CSRF_COOKIE,
@@ -133,8 +133,8 @@ async def refresh(request: web.Request) -> web.Response:
         issued = await sessions.rotate(request.app[keys.DB], token,
                                        config.refresh_token_days * 86400)
     except Unauthorized as problem:
-        response = web.json_response(problem.body(request.path), status=401,
-                                     content_type="application/problem+json")
+        # The session is over: the browser's cookies go with it.
+        response = problem_response(problem, request.path)
         _clear_cookies(response)
         return response
     return _token_response(request, issued)
@@ -146,14 +146,9 @@ async def logout(request: web.Request) -> web.Response:
     body = await optional_json_body(request, REFRESH_BODY)
     if viewer is not None and viewer.session_id:
         await sessions.revoke_session(db, viewer.user_id, viewer.session_id)
-    elif "refresh_token" in body:
-        try:
-            issued = await sessions.rotate(db, body["refresh_token"], 60)
-            await sessions.revoke_session(db, issued.user_id, issued.session_id)
-        except Unauthorized:
-            pass
     else:
-        raise Unauthorized("no session to end")
+        # An expired access token: sign out by the refresh token (body, or cookie + CSRF).
+        await sessions.revoke_by_refresh_token(db, _refresh_token_from(request, body))
     response = web.Response(status=204)
     _clear_cookies(response)
     return response

@@ -8,12 +8,12 @@ from aiohttp import web
 
 from server import channels, keys
 from server.identity import require_user
-from server.openapi import op, path_param, ref
+from server.openapi import SINGLE_LINE, op, path_param, ref
 from server.validation import json_body
 
 HANDLE = {"type": "string", "minLength": 3, "maxLength": 32,
           "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]*$"}
-NAME = {"type": "string", "minLength": 1, "maxLength": 80, "pattern": "^[^\\x00-\\x1f]*$"}
+NAME = {"type": "string", "minLength": 1, "maxLength": 80, "pattern": SINGLE_LINE}
 DESCRIPTION = {"type": "string", "maxLength": 5000}
 CREATE_BODY: dict[str, Any] = {
     "type": "object", "required": ["handle", "display_name"], "additionalProperties": False,

@@ -9,12 +9,12 @@ from aiohttp import web
 from server import accounts, keys, sessions
 from server.errors import BadRequest
 from server.identity import ALL_SCOPES, require_admin, require_session, require_user
-from server.openapi import op, path_param, ref
+from server.openapi import SINGLE_LINE, op, path_param, ref
 from server.validation import json_body
 
 USERNAME = {"type": "string", "minLength": 3, "maxLength": 32,
             "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]*$"}
-DISPLAY_TEXT = {"type": "string", "minLength": 1, "maxLength": 80, "pattern": "^[^\\x00-\\x1f]*$"}
+DISPLAY_TEXT = {"type": "string", "minLength": 1, "maxLength": 80, "pattern": SINGLE_LINE}
 
 
 def _password(min_length: int) -> dict[str, Any]:
