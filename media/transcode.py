@@ -328,6 +328,9 @@ class _AudioEncoder:
         stream.layout = "stereo"
         stream.bit_rate = 128_000
         stream.codec_context.open()
+        # Writing the header fills the stream's codec parameters (AudioSpecificConfig),
+        # which outputs created from this stream as a template copy.
+        out.container.start_encoding()
         out.audio = stream
         self.stream = stream
         self.resampler = AudioResampler(
