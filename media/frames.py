@@ -9,11 +9,33 @@ from fractions import Fraction
 import av.error
 import av.filter
 from av.video.frame import PictureType, VideoFrame
-from av.video.reformatter import Colorspace
+from av.video.reformatter import ColorPrimaries, Colorspace, ColorTrc
 
 from .probe import VideoInfo
 
 _NTSC = {23.976: Fraction(24000, 1001), 29.97: Fraction(30000, 1001), 59.94: Fraction(60000, 1001)}
+
+
+def to_sdr_kwargs(convert: bool) -> dict[str, object]:
+    """swscale arguments that turn BT.2020 / PQ / HLG pictures into BT.709 SDR.
+
+    The bundled FFmpeg has no zscale, so the `tonemap` filter cannot be fed linear
+    light. FFmpeg 8's swscale converts transfer and primaries itself when the target
+    transfer is set: it maps the BT.2408 reference white (203 cd/m2 in PQ, 75% in HLG)
+    to SDR white and clips the highlights above it, without a roll-off curve. That is
+    the documented fallback for HDR sources: right mid-tones, flat highlights.
+    """
+    if not convert:
+        return {}
+    return {
+        "dst_colorspace": Colorspace.ITU709,
+        "dst_color_trc": ColorTrc.BT709,
+        "dst_color_primaries": ColorPrimaries.BT709,
+    }
+
+
+def needs_sdr(video: VideoInfo) -> bool:
+    return video.hdr or video.bit_depth > 8
 
 
 def rate_fraction(fps: float) -> Fraction:

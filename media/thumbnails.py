@@ -14,7 +14,7 @@ import av.filter
 from av.container import InputContainer
 from av.video.frame import VideoFrame
 
-from .frames import Prefilter
+from .frames import Prefilter, needs_sdr, to_sdr_kwargs
 from .probe import ProbeResult, VideoInfo, probe
 
 POSTER_SAMPLES = 8
@@ -71,7 +71,10 @@ def _frame_at(container: InputContainer, index: int, t: float) -> VideoFrame | N
 
 def _display(frame: VideoFrame, video: VideoInfo) -> VideoFrame:
     shaped = Prefilter(video)(frame)
-    return shaped[0] if shaped else frame
+    out = shaped[0] if shaped else frame
+    if needs_sdr(video):
+        out = out.reformat(format="yuv420p", **to_sdr_kwargs(True))  # type: ignore[arg-type]
+    return out
 
 
 def _ordinal(container: InputContainer, video: VideoInfo) -> int:

@@ -29,7 +29,7 @@ from av.video.frame import VideoFrame
 from av.video.stream import VideoStream
 
 from .errors import MediaError, TranscodeCancelled
-from .frames import Prefilter, RungFrames, rate_fraction
+from .frames import Prefilter, RungFrames, needs_sdr, rate_fraction
 from .hls import RenditionInfo
 from .ladder import Ladder, VideoRendition
 from .outputs import AAC_LC, RenditionOutput, StoredPacket, avc1_codec
@@ -247,7 +247,7 @@ class _Rung:
         stream.width, stream.height, stream.pix_fmt = rendition.width, rendition.height, "yuv420p"
         stream.codec_context.time_base = 1 / rate_fraction(rendition.fps)
         video = job.probe.video
-        hdr = video is not None and (video.hdr or video.bit_depth > 8)
+        hdr = video is not None and needs_sdr(video)
         if hdr:
             ctx = stream.codec_context
             ctx.color_primaries = ctx.color_trc = ctx.colorspace = 1  # BT.709

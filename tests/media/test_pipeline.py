@@ -115,6 +115,8 @@ def test_sources(
     checked = check(result, out, tmp_path)
     v = next(s for s in checked[video.name].streams if s["codec_type"] == "video")
     assert v["r_frame_rate"] == v["avg_frame_rate"]  # constant frame rate out
+    if name == "hevc10.mkv":  # HDR10 source: BT.709 SDR out
+        assert (v["color_transfer"], v["color_primaries"]) == ("bt709", "bt709")
     if name == "no_audio.mp4":
         assert video.codecs.count(",") == 0
 
