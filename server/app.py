@@ -19,6 +19,7 @@ from server.openapi import build_document
 from server.ratelimit import RateLimiter
 from server.routes import API_MODULES, add_routes
 from server.tokens import TokenSigner
+from server.workers.pool import worker_pool_context
 
 log = logging.getLogger(__name__)
 CleanupContext = Callable[[web.Application], AsyncIterator[None]]
@@ -51,6 +52,7 @@ async def bus_context(app: web.Application) -> AsyncIterator[None]:
 
 # Lifecycles in dependency order: config -> db -> bus -> workers and sweepers.
 CLEANUP_CONTEXTS: list[CleanupContext] = [secrets_context, database_context, bus_context]
+CLEANUP_CONTEXTS.append(worker_pool_context)
 
 
 def create_app(config: Config, **extra: Any) -> web.Application:

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from aiohttp import web
 
 from server import events, keys
 from server.db import Row
+from server.errors import Conflict
+from server.workers import queue
+from server.workers.runner import CANCELLED, remove_outputs
 
 
 async def enqueue_transcode(app: web.Application, video: Row) -> int:
@@ -22,4 +27,22 @@ async def enqueue_transcode(app: web.Application, video: Row) -> int:
     job_id = cursor.lastrowid
     assert job_id is not None
     await events.upload_completed(app, video["owner_id"], video["public_id"])
+    pool = app.get(keys.WORKERS)
+    if pool is not None:
+        pool.wake()  # start it now rather than at the dispatcher's next poll
     return job_id
+
+
+async def cancel_transcode(app: web.Application, video: Row) -> None:
+    """Stop the video's processing. The video ends `failed` with "processing was cancelled";
+    its original bytes are kept (nothing the user stored is lost), partial outputs are not."""
+    db = app[keys.DB]
+    if await queue.cancel_queued(db, video["id"], CANCELLED):
+        await asyncio.to_thread(remove_outputs, app[keys.CONFIG], video["public_id"])
+        await events.video_status_changed(app, video["owner_id"], video["public_id"],
+                                          "failed", CANCELLED)
+        return
+    job_id = await queue.running_job(db, video["id"])
+    pool = app.get(keys.WORKERS)
+    if job_id is None or pool is None or not await pool.cancel(job_id):
+        raise Conflict("this video is not being processed")

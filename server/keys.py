@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from server.metrics import Metrics
     from server.ratelimit import RateLimiter
     from server.tokens import TokenSigner
+    from server.workers.pool import WorkerPool
 
 CONFIG = web.AppKey("config", Config)
 DB: web.AppKey[Database] = web.AppKey("db")
@@ -22,3 +23,4 @@ BUS: web.AppKey[Bus] = web.AppKey("bus")
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
 RATE_LIMITER: web.AppKey[RateLimiter] = web.AppKey("rate_limiter")
 OPENAPI: web.AppKey[dict[str, Any]] = web.AppKey("openapi")
+WORKERS: web.AppKey[WorkerPool] = web.AppKey("workers")

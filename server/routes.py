@@ -7,9 +7,11 @@ from types import ModuleType
 from aiohttp import web
 
 from server.api import auth, channels, system, users, videos
+from server.api import jobs as job_api
 
 # Modules whose PATHS/SCHEMAS make up the OpenAPI document.
 API_MODULES: list[ModuleType] = [system, auth, users, channels, videos]
+API_MODULES.append(job_api)
 
 
 def add_routes(app: web.Application) -> None:
@@ -41,4 +43,5 @@ def add_routes(app: web.Application) -> None:
         web.delete("/api/channels/{channel_id}", channels.delete_channel),
         # Videos
         web.get("/api/videos/{video_id}", videos.get_video),
+        web.post("/api/videos/{video_id}/cancel", job_api.cancel_processing),
     ])

@@ -1,0 +1,108 @@
+"""The worker process: runs `media.pipeline.process` for one job and reports over a pipe.
+
+Only the standard library and `media` are imported here: the process is started with the
+"spawn" method, so everything it imports is paid for on every job.
+
+Messages sent to the web process (plain dicts, pickled by the Connection):
+    {"type": "started", "pid"}
+    {"type": "probed", "duration", "width", "height", "renditions": [names]}
+    {"type": "progress", "percent", "renditions": {name: percent}}
+    {"type": "rendition", "info": {...RenditionInfo fields}}
+    {"type": "done", "seconds": {stage: seconds}}
+    {"type": "media_error", "reason"}   a permanent failure: the source is not usable
+    {"type": "cancelled"}
+    {"type": "error", "message"}        anything else: transient, the job is retried
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import threading
+import time
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from multiprocessing.synchronize import Event
+from typing import Any
+
+WATCHDOG_SECONDS = 0.25
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    source: str
+    out_dir: str
+    enabled: tuple[int, ...] | None  # ladder rungs by short side; None keeps all
+    preset: str
+    segment_seconds: float
+    max_duration: float | None
+    max_short_side: int | None
+    nice: int
+
+
+def _watch_parent(parent: int) -> None:
+    """Exit when the web process is gone (crashed or killed), so no orphan keeps encoding."""
+    while True:
+        time.sleep(WATCHDOG_SECONDS)
+        if os.getppid() != parent:
+            os._exit(3)
+
+
+def _settings(spec: JobSpec) -> Any:
+    from media.ladder import LadderSettings
+    from media.pipeline import ProcessSettings
+
+    ladder = LadderSettings(
+        enabled=frozenset(spec.enabled) if spec.enabled else None,
+        preset=spec.preset,
+        segment_target=spec.segment_seconds,
+        max_duration=spec.max_duration,
+        max_short_side=spec.max_short_side,
+    )
+    return ProcessSettings(ladder=ladder)
+
+
+def _message(event: Any) -> dict[str, Any]:
+    from media.pipeline import Probed
+    from media.transcode import Progress, RenditionDone
+
+    if isinstance(event, Probed):
+        top = event.ladder.video[0] if event.ladder.video else None
+        names = [r.name for r in event.ladder.video]
+        if event.ladder.audio is not None:
+            names.append(event.ladder.audio.name)
+        return {"type": "probed", "duration": event.probe.duration,
+                "width": top.width if top else None, "height": top.height if top else None,
+                "renditions": names}
+    if isinstance(event, Progress):
+        return {"type": "progress", "percent": event.overall,
+                "renditions": dict(event.renditions)}
+    if isinstance(event, RenditionDone):
+        return {"type": "rendition", "info": dataclasses.asdict(event.info)}
+    raise TypeError(f"unknown pipeline event {event!r}")
+
+
+def main(spec: JobSpec, conn: Connection, cancel: Event, parent: int) -> None:
+    """Entry point of the spawned process (multiprocessing target)."""
+    threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
+    if spec.nice:
+        os.nice(spec.nice)  # below the web process, so requests are answered first
+    from media.errors import MediaError, TranscodeCancelled
+    from media.pipeline import process
+
+    conn.send({"type": "started", "pid": os.getpid()})
+    try:
+        result = process(spec.source, spec.out_dir, _settings(spec),
+                         on_event=lambda event: conn.send(_message(event)),
+                         should_cancel=cancel.is_set)
+        conn.send({"type": "done", "seconds": result.seconds})
+    except MediaError as exc:
+        conn.send({"type": "media_error", "reason": exc.reason})
+    except TranscodeCancelled:
+        conn.send({"type": "cancelled"})
+    except BrokenPipeError:
+        os._exit(3)  # the web process is gone: nobody to report to
+    except Exception as exc:  # reported to the parent, which retries the job
+        conn.send({"type": "error", "message": f"{type(exc).__name__}: {exc}"})
+    finally:
+        conn.close()

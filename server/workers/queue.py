@@ -1,0 +1,177 @@
+"""The job queue's SQL: claiming, progress, renditions, and the end states of a job.
+
+A job moves queued -> running -> done | failed | cancelled, or back to queued (a
+transient failure with back-off, or a start-up after a crash). Its video moves
+uploaded -> processing -> ready (as soon as one rendition is playable) or failed.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from server.db import Database, Row
+from server.ids import now, utc_now_iso
+
+JOB_STATUSES = ("queued", "running", "done", "failed", "cancelled")
+_TOUCH = "updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
+
+
+@dataclass(frozen=True)
+class Claimed:
+    job_id: int
+    video_id: int
+    public_id: str
+    owner_id: int
+    attempts: int
+    max_attempts: int
+
+
+async def claim(db: Database, limit: int) -> list[Claimed]:
+    """Take up to `limit` due jobs, oldest first, in one write transaction."""
+    if limit <= 0:
+        return []
+    async with db.transaction() as conn:
+        cursor = await conn.execute(
+            "UPDATE jobs SET status = 'running', attempts = attempts + 1, worker_pid = NULL,"
+            " heartbeat_at = ?, started_at = ? WHERE id IN (SELECT id FROM jobs"
+            " WHERE status = 'queued' AND run_after <= ? ORDER BY run_after, id LIMIT ?)"
+            " RETURNING id, video_id, attempts, max_attempts",
+            (now(), utc_now_iso(), now(), limit),
+        )
+        jobs = list(await cursor.fetchall())
+        claimed = []
+        for job in jobs:
+            async with conn.execute("SELECT public_id, owner_id FROM videos WHERE id = ?",
+                                    (job["video_id"],)) as cur:
+                video = await cur.fetchone()
+            assert video is not None  # jobs.video_id is ON DELETE CASCADE
+            claimed.append(Claimed(job["id"], job["video_id"], video["public_id"],
+                                   video["owner_id"], job["attempts"], job["max_attempts"]))
+    return sorted(claimed, key=lambda c: c.job_id)
+
+
+async def set_worker(db: Database, job_id: int, pid: int | None) -> None:
+    await db.write("UPDATE jobs SET worker_pid = ?, heartbeat_at = ? WHERE id = ?",
+                   (pid, now(), job_id))
+
+
+async def set_video_status(db: Database, video_id: int, status: str,
+                           error: str | None = None) -> None:
+    await db.write(f"UPDATE videos SET status = ?, error = ?, {_TOUCH} WHERE id = ?",
+                   (status, error, video_id))
+
+
+async def save_progress(db: Database, job: Claimed, progress: dict[str, Any]) -> None:
+    text = json.dumps(progress, separators=(",", ":"))
+    async with db.transaction() as conn:
+        await conn.execute("UPDATE jobs SET progress = ?, heartbeat_at = ? WHERE id = ?",
+                           (text, now(), job.job_id))
+        await conn.execute("UPDATE videos SET progress = ? WHERE id = ?", (text, job.video_id))
+
+
+async def save_probe(db: Database, job: Claimed, duration: float, width: int | None,
+                     height: int | None) -> None:
+    await db.write(f"UPDATE videos SET duration = ?, width = ?, height = ?, {_TOUCH}"
+                   " WHERE id = ?", (duration, width, height, job.video_id))
+
+
+async def add_rendition(db: Database, job: Claimed, info: dict[str, Any],
+                        playable: bool) -> bool:
+    """Record a finished rendition; when `playable`, make the video ready if it is not yet.
+
+    Returns True when this call turned the video ready.
+    """
+    async with db.transaction() as conn:
+        await conn.execute(
+            "INSERT OR REPLACE INTO renditions(video_id, name, kind, width, height, frame_rate,"
+            " codecs, bandwidth, average_bandwidth, segments, duration)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            (job.video_id, info["name"], info["kind"], info["width"], info["height"],
+             info["frame_rate"], info["codecs"], info["bandwidth"],
+             info["average_bandwidth"], info["segments"], info["duration"]),
+        )
+        if not playable:
+            return False
+        cursor = await conn.execute(
+            f"UPDATE videos SET status = 'ready', error = NULL, {_TOUCH},"
+            " published_at = COALESCE(published_at, ?) WHERE id = ? AND status != 'ready'",
+            (utc_now_iso(), job.video_id),
+        )
+        return cursor.rowcount == 1
+
+
+async def finish(db: Database, job: Claimed, progress: dict[str, Any]) -> bool:
+    """The job is done; returns True when this also turned the video ready."""
+    text = json.dumps(progress, separators=(",", ":"))
+    async with db.transaction() as conn:
+        await conn.execute(
+            "UPDATE jobs SET status = 'done', progress = ?, worker_pid = NULL, finished_at = ?,"
+            " last_error = NULL WHERE id = ?", (text, utc_now_iso(), job.job_id))
+        cursor = await conn.execute(
+            f"UPDATE videos SET status = 'ready', error = NULL, progress = ?, {_TOUCH},"
+            " published_at = COALESCE(published_at, ?) WHERE id = ? AND status != 'ready'",
+            (text, utc_now_iso(), job.video_id))
+        turned = cursor.rowcount == 1
+        await conn.execute("UPDATE videos SET progress = ? WHERE id = ?", (text, job.video_id))
+    return turned
+
+
+async def end_job(db: Database, job: Claimed, status: str, reason: str) -> None:
+    """failed or cancelled: the video is failed with `reason`; its renditions are gone."""
+    async with db.transaction() as conn:
+        await conn.execute(
+            "UPDATE jobs SET status = ?, last_error = ?, worker_pid = NULL, finished_at = ?"
+            " WHERE id = ?", (status, reason, utc_now_iso(), job.job_id))
+        await conn.execute("DELETE FROM renditions WHERE video_id = ?", (job.video_id,))
+        await conn.execute(
+            f"UPDATE videos SET status = 'failed', error = ?, progress = NULL, {_TOUCH}"
+            " WHERE id = ?", (reason, job.video_id))
+
+
+async def requeue(db: Database, job: Claimed, error: str, delay: float) -> None:
+    """A transient failure: run again after `delay` seconds, from scratch."""
+    async with db.transaction() as conn:
+        await conn.execute(
+            "UPDATE jobs SET status = 'queued', last_error = ?, worker_pid = NULL,"
+            " run_after = ?, progress = NULL WHERE id = ?", (error, now() + delay, job.job_id))
+        await conn.execute("DELETE FROM renditions WHERE video_id = ?", (job.video_id,))
+        await conn.execute(
+            f"UPDATE videos SET status = 'uploaded', progress = NULL, {_TOUCH} WHERE id = ?",
+            (job.video_id,))
+
+
+async def interrupted(db: Database) -> list[Row]:
+    """Jobs left `running` by a previous process (at start-up no worker of ours exists)."""
+    return await db.fetch_all(
+        "SELECT jobs.id, jobs.video_id, jobs.attempts, jobs.max_attempts, jobs.worker_pid,"
+        " videos.public_id, videos.owner_id FROM jobs JOIN videos ON videos.id = jobs.video_id"
+        " WHERE jobs.status = 'running' ORDER BY jobs.id")
+
+
+async def cancel_queued(db: Database, video_id: int, reason: str) -> bool:
+    """Cancel the video's job if it has not started; True when there was one."""
+    async with db.transaction() as conn:
+        cursor = await conn.execute(
+            "UPDATE jobs SET status = 'cancelled', last_error = ?, finished_at = ?"
+            " WHERE video_id = ? AND status = 'queued'", (reason, utc_now_iso(), video_id))
+        if cursor.rowcount == 0:
+            return False
+        await conn.execute(
+            f"UPDATE videos SET status = 'failed', error = ?, progress = NULL, {_TOUCH}"
+            " WHERE id = ?", (reason, video_id))
+    return True
+
+
+async def running_job(db: Database, video_id: int) -> int | None:
+    value = await db.fetch_value(
+        "SELECT id FROM jobs WHERE video_id = ? AND status = 'running' ORDER BY id DESC LIMIT 1",
+        (video_id,))
+    return int(value) if value is not None else None
+
+
+async def counts(db: Database) -> dict[str, int]:
+    rows = await db.fetch_all("SELECT status, count(*) AS n FROM jobs GROUP BY status")
+    found = {row["status"]: int(row["n"]) for row in rows}
+    return {status: found.get(status, 0) for status in JOB_STATUSES}

@@ -1,0 +1,229 @@
+"""One job in one worker process: start it, relay its events, settle the job's outcome.
+
+The web process never blocks on the worker: the pipe's file descriptor is watched by
+the event loop (`loop.add_reader`) and each message is handled as it arrives.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import shutil
+import time
+from multiprocessing.connection import Connection
+from multiprocessing.context import SpawnContext, SpawnProcess
+from typing import Any
+
+from aiohttp import web
+
+from server import events, keys, storage
+from server.config import Config
+from server.workers import child, queue
+from server.workers.queue import Claimed
+
+log = logging.getLogger(__name__)
+
+CANCELLED = "processing was cancelled"
+PROGRESS_SECONDS = 0.5  # at most two progress writes (and bus events) a second
+CANCEL_GRACE_SECONDS = 1.0  # then the worker is terminated
+JOIN_SECONDS = 5.0
+_TERMINAL = {"done", "media_error", "cancelled", "error"}
+
+
+def job_spec(config: Config, public_id: str) -> child.JobSpec:
+    rungs = tuple(int(r) for r in config.ladder.replace(" ", "").split(",") if r)
+    return child.JobSpec(
+        source=str(storage.original_path(config, public_id)),
+        out_dir=str(storage.video_dir(config, public_id)),
+        enabled=rungs or None,
+        preset=config.x264_preset,
+        segment_seconds=config.segment_seconds,
+        max_duration=float(config.max_duration_seconds) or None,
+        max_short_side=config.max_resolution or None,
+        nice=config.worker_nice,
+    )
+
+
+def remove_outputs(config: Config, public_id: str, *, original: bool = False) -> None:
+    """Delete what a (partial) run wrote; with `original`, the uploaded bytes too."""
+    directory = storage.video_dir(config, public_id)
+    shutil.rmtree(storage.hls_dir(config, public_id), ignore_errors=True)
+    shutil.rmtree(storage.storyboard_dir(config, public_id), ignore_errors=True)
+    leftovers = [storage.poster_path(config, public_id)]
+    if directory.is_dir():
+        leftovers += [p for p in directory.iterdir() if p.name.startswith(".")]
+    if original:
+        leftovers.append(storage.original_path(config, public_id))
+    for path in leftovers:
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+
+
+class JobRun:
+    def __init__(self, app: web.Application, job: Claimed, ctx: SpawnContext) -> None:
+        self.app, self.job, self.ctx = app, job, ctx
+        self.config = app[keys.CONFIG]
+        self.db = app[keys.DB]
+        self.cancel_event = ctx.Event()
+        self.cancel_requested = False
+        self.finished = asyncio.Event()
+        self.process: SpawnProcess | None = None
+        self.messages: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+        self.has_video = True
+        self.progress: dict[str, Any] = {"percent": 0.0, "renditions": {}, "eta_seconds": None}
+        self.started = time.monotonic()
+        self.last_write = 0.0
+
+    # -- control from the web process ----------------------------------------------------
+    def request_cancel(self) -> None:
+        """Polled by the worker every 0.25 s; terminated if it has not stopped in a second."""
+        self.cancel_requested = True
+        self.cancel_event.set()
+        asyncio.get_running_loop().call_later(CANCEL_GRACE_SECONDS, self.terminate)
+
+    def terminate(self) -> None:
+        if self.process is not None and self.process.is_alive():
+            self.process.terminate()
+
+    async def reap(self) -> None:
+        if self.process is not None:
+            process = self.process
+            await asyncio.to_thread(process.join, JOIN_SECONDS)
+            if process.is_alive():
+                process.kill()
+                await asyncio.to_thread(process.join, JOIN_SECONDS)
+
+    # -- the job -----------------------------------------------------------------------
+    async def run(self) -> None:
+        try:
+            await self._begin()
+            outcome = await self._relay(await self._spawn())
+            await self.reap()
+            await self._settle(outcome)
+        except asyncio.CancelledError:
+            raise  # shutting down: the job stays `running` and is requeued at start-up
+        except Exception as exc:
+            log.exception("job %s: the runner failed", self.job.job_id)
+            await self._transient(f"{type(exc).__name__}: {exc}")
+        finally:
+            self.finished.set()
+
+    async def _begin(self) -> None:
+        await queue.set_video_status(self.db, self.job.video_id, "processing")
+        await events.video_status_changed(self.app, self.job.owner_id, self.job.public_id,
+                                          "processing")
+
+    async def _spawn(self) -> Connection:
+        reader, writer = self.ctx.Pipe(duplex=False)
+        spec = job_spec(self.config, self.job.public_id)
+        self.process = self.ctx.Process(
+            target=child.main, args=(spec, writer, self.cancel_event, os.getpid()),
+            name=f"reelhouse-transcode-{self.job.job_id}", daemon=True)
+        # Starting a spawned process writes its preparation data to a pipe: off the loop.
+        await asyncio.to_thread(self.process.start)
+        writer.close()  # ours; the worker's copy closing is how its exit is seen (EOF)
+        await queue.set_worker(self.db, self.job.job_id, self.process.pid)
+        return reader
+
+    async def _relay(self, reader: Connection) -> dict[str, Any] | None:
+        loop = asyncio.get_running_loop()
+        fd = reader.fileno()
+
+        def readable() -> None:
+            try:
+                while reader.poll():
+                    self.messages.put_nowait(reader.recv())
+            except (EOFError, OSError):
+                loop.remove_reader(fd)
+                self.messages.put_nowait(None)
+
+        loop.add_reader(fd, readable)
+        outcome: dict[str, Any] | None = None
+        try:
+            while (message := await self.messages.get()) is not None:
+                if message["type"] in _TERMINAL:
+                    outcome = message
+                else:
+                    await self._handle(message)
+        finally:
+            loop.remove_reader(fd)
+            reader.close()
+        return outcome
+
+    async def _handle(self, message: dict[str, Any]) -> None:
+        kind = message["type"]
+        if kind == "probed":
+            self.has_video = message["width"] is not None
+            self.progress["renditions"] = {name: 0.0 for name in message["renditions"]}
+            await queue.save_probe(self.db, self.job, message["duration"], message["width"],
+                                   message["height"])
+        elif kind == "progress":
+            self.progress["renditions"].update(message["renditions"])
+            await self._progress(min(message["percent"], 99.9))
+        elif kind == "rendition":
+            info = message["info"]
+            self.progress["renditions"][info["name"]] = 100.0
+            playable = info["kind"] == "video" or not self.has_video
+            # media.pipeline rewrote master.m3u8 (with this rendition) before reporting it.
+            if await queue.add_rendition(self.db, self.job, info, playable):
+                await events.video_status_changed(self.app, self.job.owner_id,
+                                                  self.job.public_id, "ready")
+            await self._progress(self.progress["percent"], force=True)
+
+    async def _progress(self, percent: float, *, force: bool = False) -> None:
+        self.progress["percent"] = round(percent, 1)
+        elapsed = time.monotonic() - self.started
+        self.progress["eta_seconds"] = (
+            round(elapsed * (100 - percent) / percent, 1) if 1 <= percent < 100 else None
+        )
+        now = time.monotonic()
+        if force or now - self.last_write >= PROGRESS_SECONDS:
+            self.last_write = now
+            await queue.save_progress(self.db, self.job, self.progress)
+            events.video_progress(self.app, self.job.public_id, dict(self.progress))
+
+    # -- outcomes ----------------------------------------------------------------------
+    async def _settle(self, outcome: dict[str, Any] | None) -> None:
+        kind = outcome["type"] if outcome else "crashed"
+        if kind == "done":
+            await self._done()  # finished before a late cancel took effect: keep it
+        elif self.cancel_requested or kind == "cancelled":
+            await self._end("cancelled", CANCELLED, original=False)
+        elif kind == "media_error" and outcome is not None:
+            # Permanent: the bytes are not usable media, so they are not kept.
+            await self._end("failed", outcome["reason"], original=True)
+        else:
+            code = self.process.exitcode if self.process else None
+            await self._transient(outcome["message"] if outcome and "message" in outcome
+                                  else f"the worker exited with code {code}")
+
+    async def _done(self) -> None:
+        self.progress.update(percent=100.0, eta_seconds=0.0)
+        self.progress["renditions"] = {k: 100.0 for k in self.progress["renditions"]}
+        if await queue.finish(self.db, self.job, self.progress):
+            await events.video_status_changed(self.app, self.job.owner_id, self.job.public_id,
+                                              "ready")
+        events.video_progress(self.app, self.job.public_id, dict(self.progress))
+
+    async def _end(self, status: str, reason: str, *, original: bool) -> None:
+        await asyncio.to_thread(remove_outputs, self.config, self.job.public_id,
+                                original=original)
+        await queue.end_job(self.db, self.job, status, reason)
+        await events.video_status_changed(self.app, self.job.owner_id, self.job.public_id,
+                                          "failed", reason)
+
+    async def _transient(self, error: str) -> None:
+        log.warning("job %s attempt %s failed: %s", self.job.job_id, self.job.attempts, error)
+        if self.job.attempts >= self.job.max_attempts:
+            await self._end("failed", f"processing failed: {error}", original=False)
+            return
+        await asyncio.to_thread(remove_outputs, self.config, self.job.public_id)
+        await queue.requeue(self.db, self.job, error, 2.0 ** self.job.attempts)
+        await events.video_status_changed(self.app, self.job.owner_id, self.job.public_id,
+                                          "uploaded")
+

@@ -1,0 +1,141 @@
+"""Pipeline fixtures: clips made with PyAV (tests/media/clips.py), an app with a small
+ladder, and the completion path of an upload (video row, original bytes, enqueue)."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import av
+import pytest
+from aiohttp.pytest_plugin import AiohttpClient
+from aiohttp.test_utils import TestClient
+
+from server import jobs, keys, storage, videos
+from server.app import create_app
+from server.config import Config
+from tests.conftest import make_config
+from tests.helpers import User, sign_up
+from tests.media.clips import Clip, make_clip
+
+LOW = {"crf": "32", "preset": "ultrafast"}
+CLIPS: dict[str, Clip] = {
+    "h264_720p.mp4": Clip(1280, 720, seconds=3.0, gop=30, options=LOW),
+    "no_audio.mp4": Clip(320, 240, seconds=2.0, acodec=None, options=LOW),
+    "audio_only.m4a": Clip(vcodec=None, seconds=2.0),
+    "odd_175x143.mp4": Clip(175, 143, seconds=2.0, options=LOW),
+    "portrait_rotated.mp4": Clip(320, 180, seconds=2.0, rotation=90, options=LOW),
+    "vfr.mp4": Clip(320, 240, seconds=2.0, vfr=True, options=LOW),
+    "hevc10.mkv": Clip(320, 240, seconds=2.0, vcodec="libx265", pix_fmt="yuv420p10le",
+                       options={"preset": "ultrafast", "x265-params": "log-level=error"}),
+    "vp9.webm": Clip(320, 240, seconds=2.0, vcodec="libvpx-vp9", acodec="libopus",
+                     options={"deadline": "realtime", "cpu-used": "8"}),
+    # Long enough that a job can be interrupted while it runs (about 4 s of work here).
+    "long_480p.mp4": Clip(854, 480, seconds=12.0, gop=60, options=LOW),
+}
+
+
+@pytest.fixture(scope="session")
+def clip(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
+    root = tmp_path_factory.mktemp("pipeline-clips")
+    made: dict[str, Path] = {}
+
+    def get(name: str) -> Path:
+        if name in made:
+            return made[name]
+        path = root / name
+        if name in CLIPS:
+            make_clip(path, CLIPS[name])
+        elif name == "truncated.mp4":
+            whole = root / "whole.mp4"
+            spec = CLIPS["h264_720p.mp4"]
+            make_clip(whole, Clip(**{**spec.__dict__,
+                                     "container_options": {"movflags": "faststart"}}))
+            data = whole.read_bytes()
+            path.write_bytes(data[: len(data) // 2])
+        elif name == "png.mp4":
+            png = root / "image.png"
+            av.VideoFrame(64, 48, "rgb24").save(str(png))
+            shutil.copy(png, path)
+        elif name == "empty.mp4":
+            path.write_bytes(b"")
+        else:
+            raise KeyError(name)
+        made[name] = path
+        return path
+
+    return get
+
+
+def pipeline_config(data_dir: Path, **overrides: Any) -> Config:
+    settings: dict[str, Any] = {"ladder": "360,240", "x264_preset": "ultrafast",
+                                "worker_nice": 5}
+    settings.update(overrides)
+    return make_config(data_dir, **settings)
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Config:
+    return pipeline_config(tmp_path / "data")
+
+
+@pytest.fixture
+async def client(aiohttp_client: AiohttpClient, config: Config) -> AsyncIterator[TestClient]:
+    yield await aiohttp_client(create_app(config))
+
+
+@pytest.fixture
+async def owner(client: TestClient) -> User:
+    return await sign_up(client, "owner")
+
+
+async def submit(client: TestClient, user: User, source: Path) -> str:
+    """What an upload's completion does: the video row, the bytes in place, the job.
+
+    The uploads routes are another module's; this is the same completion path they end in.
+    """
+    app = client.app
+    channel = await videos.resolve_upload_channel(app[keys.DB], user.id, None)
+    row = await videos.create_video(app[keys.DB], user.id, channel["id"], source.name,
+                                    size=source.stat().st_size,
+                                    original_filename=source.name)
+    target = storage.original_path(app[keys.CONFIG], row["public_id"])
+    target.parent.mkdir(parents=True, exist_ok=True)
+    await asyncio.to_thread(shutil.copyfile, source, target)
+    await jobs.enqueue_transcode(app, row)
+    return str(row["public_id"])
+
+
+async def video(client: TestClient, user: User, video_id: str) -> dict[str, Any]:
+    resp = await client.get(f"/api/videos/{video_id}", headers=user.headers)
+    assert resp.status == 200, await resp.text()
+    return dict(await resp.json())
+
+
+async def wait_for(client: TestClient, user: User, video_id: str,
+                   done: Callable[[dict[str, Any]], bool], timeout: float = 60.0
+                   ) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        body = await video(client, user, video_id)
+        if done(body):
+            return body
+        assert time.monotonic() < deadline, f"timed out; last state {body}"
+        await asyncio.sleep(0.1)
+
+
+def finished(body: dict[str, Any]) -> bool:
+    """ready with 100% progress (every rendition, poster and storyboard), or failed."""
+    if body["status"] == "failed":
+        return True
+    return body["status"] == "ready" and (body["progress"] or {}).get("percent") == 100
+
+
+async def job_row(client: TestClient, video_id: str) -> Any:
+    return await client.app[keys.DB].fetch_one(
+        "SELECT jobs.* FROM jobs JOIN videos ON videos.id = jobs.video_id"
+        " WHERE videos.public_id = ? ORDER BY jobs.id DESC LIMIT 1", (video_id,))
