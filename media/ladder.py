@@ -200,7 +200,9 @@ def choose_ladder(probe: ProbeResult, settings: LadderSettings | None = None) ->
     same_size = (renditions[0].width, renditions[0].height) == (video.width, video.height)
     same_rate = abs(renditions[0].fps - snap_rate(video.frame_rate)) < 0.01
     keyed: tuple[float, ...] | None = None
-    if same_size and same_rate and remux_possible(video, top, settings):
+    # MP4 and Matroska carry the avcC record that an fMP4 copy needs (ISO 14496-15).
+    container_ok = "mp4" in probe.format_name or "matroska" in probe.format_name
+    if same_size and same_rate and container_ok and remux_possible(video, top, settings):
         keyed = keyframe_boundaries(
             video.keyframes, probe.duration, settings.segment_target, settings.max_remux_segment
         )

@@ -18,6 +18,7 @@ from av.packet import Packet
 from av.stream import Stream
 from av.video.stream import VideoStream
 
+from .errors import MediaError
 from .fmp4 import SegmentSink
 from .hls import RenditionInfo, write_media_playlist
 
@@ -118,6 +119,8 @@ class RenditionOutput:
     ) -> RenditionInfo:
         self._close()
         segments = self.sink.segments
+        if not segments:
+            raise MediaError(f"nothing could be encoded for the {self.name} rendition")
         starts = [s.start for s in segments]
         durations = [
             b - a for a, b in zip(starts, [*starts[1:], max(end, starts[-1] + 0.001)], strict=True)

@@ -338,6 +338,7 @@ class _AudioEncoder:
         )
         self.origin = origin
         self.samples = 0
+        self.skip = 0
         self.started = False
 
     def push(self, packet: Packet[Any] | None) -> list[Packet[Any]]:
@@ -351,6 +352,9 @@ class _AudioEncoder:
         for frame in frames:
             out += self._align(frame)
             for chunk in self.resampler.resample(frame):
+                if self.skip >= chunk.samples:
+                    self.skip -= chunk.samples  # audio that starts before the video's first frame
+                    continue
                 out += self._encode(chunk)
         if packet is None:
             for chunk in self.resampler.resample(None):
@@ -369,6 +373,7 @@ class _AudioEncoder:
             else self.origin
         ) - self.origin
         blocks = round(start * self.rate / 1024)  # whole AAC frames: within 11 ms
+        self.skip = max(0, -blocks) * 1024
         out: list[Packet[Any]] = []
         for _ in range(max(0, blocks)):
             silence = AudioFrame(format="fltp", layout="stereo", samples=1024)

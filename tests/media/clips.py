@@ -30,6 +30,7 @@ class Clip:
     black_lead: float = 0.0  # seconds of black at the start
     vfr: bool = False
     hdr: bool = False
+    audio_delay: float = 0.0  # seconds between the first video frame and the first sample
     options: dict[str, str] = field(default_factory=dict)
     container_options: dict[str, str] = field(default_factory=dict)
 
@@ -108,7 +109,10 @@ def make_clip(path: Path, clip: Clip) -> Path:
             out.mux(vstream.encode(frame))
         out.mux(vstream.encode(None))
     if astream is not None:
+        shift = round(clip.audio_delay * clip.sample_rate)
         for aframe in audio_frames(clip):
+            if shift and aframe.pts is not None:
+                aframe.pts += shift
             out.mux(astream.encode(aframe))
         out.mux(astream.encode(None))
     out.close()

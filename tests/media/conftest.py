@@ -6,6 +6,7 @@ display matrix in the mp4), so no ffmpeg CLI is needed to make any clip.
 
 from __future__ import annotations
 
+import random
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -13,6 +14,7 @@ from pathlib import Path
 import av
 import pytest
 
+from media.fmp4 import iter_boxes
 from tests.media.clips import Clip, make_clip
 
 LOW_RATE = {"crf": "32", "preset": "veryfast"}
@@ -47,6 +49,8 @@ CLIPS: dict[str, Clip] = {
         acodec="libopus",
         options={"deadline": "realtime", "cpu-used": "8"},
     ),
+    "interlaced.mp4": Clip(320, 240, options={"x264-params": "tff=1", "crf": "30"}),
+    "late_audio.mp4": Clip(320, 240, seconds=2.0, audio_delay=0.5, options=LOW_RATE),
     "black_lead.mp4": Clip(320, 240, seconds=3.0, black_lead=1.0, options=LOW_RATE),
 }
 
@@ -75,6 +79,13 @@ def clip(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
         elif name == "truncated.mkv":
             data = get("hevc10.mkv").read_bytes()
             path.write_bytes(data[: len(data) * 6 // 10])
+        elif name == "garbage.mp4":
+            # Valid container, undecodable video: the media data overwritten with noise.
+            data = bytearray(get("no_audio.mp4").read_bytes())
+            for kind, start, end in iter_boxes(data):
+                if kind == b"mdat":
+                    data[start:end] = random.Random(1).randbytes(end - start)
+            path.write_bytes(bytes(data))
         elif name == "image.mp4":
             frame = av.VideoFrame(64, 48, "rgb24")
             png = root / "image.png"

@@ -10,6 +10,7 @@ import pytest
 from media.errors import MediaError, TranscodeCancelled
 from media.ladder import LadderSettings
 from media.pipeline import Probed, ProcessEvent, ProcessResult, ProcessSettings, process
+from media.probe import probe
 from media.thumbnails import luma_stats
 from media.transcode import Progress, RenditionDone
 from tests.media.hlscheck import Checked, assert_aligned, check_master, joined
@@ -102,6 +103,7 @@ def test_remux_top_rung(clip: Clips, tmp_path: Path) -> None:
         ("vfr.mp4", ["240p", "audio"], (320, 240)),
         ("hevc10.mkv", ["240p", "audio"], (320, 240)),
         ("vp9.webm", ["240p", "audio"], (320, 240)),
+        ("interlaced.mp4", ["240p", "audio"], (320, 240)),
     ],
 )
 def test_sources(
@@ -115,6 +117,7 @@ def test_sources(
     checked = check(result, out, tmp_path)
     v = next(s for s in checked[video.name].streams if s["codec_type"] == "video")
     assert v["r_frame_rate"] == v["avg_frame_rate"]  # constant frame rate out
+    assert v.get("field_order", "progressive") == "progressive"
     if name == "hevc10.mkv":  # HDR10 source: BT.709 SDR out
         assert (v["color_transfer"], v["color_primaries"]) == ("bt709", "bt709")
     if name == "no_audio.mp4":
@@ -160,6 +163,23 @@ def _gray(frame: av.VideoFrame) -> list[int]:
     return [
         v for row in range(32) for v in data[row * plane.line_size : row * plane.line_size + 18]
     ]
+
+
+def test_late_audio_is_padded_to_the_video_start(clip: Clips, tmp_path: Path) -> None:
+    source = clip("late_audio.mp4")
+    info = probe(source)
+    assert info.audio is not None and info.audio.start_time == pytest.approx(0.5, abs=0.03)
+    out = tmp_path / "out"
+    result, _ = run(source, out, ProcessSettings(poster=False, storyboard=False))
+    rdir = out / "hls" / result.renditions[0].name
+    import m3u8
+    whole, _ = joined(rdir, m3u8.load(str(rdir / "index.m3u8")), tmp_path / "v.mp4")
+    with av.open(str(whole)) as container:
+        samples = [f for f in container.decode(audio=0)]
+    first_sound = next(f.time for f in samples if max(bytes(f.planes[0])[::4]) > 0)
+    # The sine starts half a second after the first frame, as in the source.
+    assert first_sound == pytest.approx(0.5, abs=0.05)
+    assert sum(f.samples for f in samples) / 48000 == pytest.approx(2.5, abs=0.06)
 
 
 def test_audio_only(clip: Clips, tmp_path: Path) -> None:

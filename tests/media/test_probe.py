@@ -51,6 +51,11 @@ def test_audio_only_and_no_audio(clip: Clips) -> None:
     assert probe(clip("no_audio.mp4")).audio is None
 
 
+def test_interlaced(clip: Clips) -> None:
+    v = probe(clip("interlaced.mp4")).video
+    assert v is not None and v.interlaced
+
+
 def test_vp9_opus(clip: Clips) -> None:
     info = probe(clip("vp9.webm"))
     assert info.video is not None and info.video.codec == "vp9"
@@ -65,6 +70,7 @@ def test_vp9_opus(clip: Clips) -> None:
         ("text.mp4", "not a video or audio file"),
         ("truncated.mp4", "file is truncated at "),
         ("truncated.mkv", "file is truncated at "),
+        ("garbage.mp4", "no decodable video or audio stream"),
     ],
 )
 def test_rejected_with_reason(clip: Clips, name: str, reason: str) -> None:
