@@ -1,0 +1,185 @@
+"""Simple upload: `POST /api/videos/upload` as multipart/form-data (RFC 7578).
+
+The body is parsed as a stream with python-multipart's push parser fed from
+`request.content`: the `file` part goes straight to disk in batches written by a thread,
+the small text fields are kept (each capped), and the size limit and the early sniff
+apply while bytes arrive, so a refused upload is answered before its body is read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import secrets
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from aiohttp import web
+from python_multipart.exceptions import FormParserError
+from python_multipart.multipart import MultipartParser, parse_options_header
+
+from server import keys
+from server.errors import (
+    BadRequest,
+    PayloadTooLarge,
+    Problem,
+    UnsupportedMedia,
+    problem_response,
+)
+from server.identity import require_user
+from server.uploads import complete, metadata, quota, sniff, store
+from server.uploads.receive import FLUSH_BYTES
+from server.videos import create_video, video_json
+
+FIELDS = ("title", "description", "privacy", "channel", "filename", "filetype")
+FIELD_LIMIT = 64 * 1024
+FORM_SLACK = 1 << 20  # room for the text fields and part headers around the file
+
+
+class StreamingForm:
+    """Callbacks for MultipartParser; the loop in `receive` drains `batch` to disk."""
+
+    def __init__(self, boundary: bytes, limit: int) -> None:
+        self.limit = limit
+        self.fields: dict[str, str] = {}
+        self.batch: list[bytes] = []
+        self.batch_size = 0
+        self.file_size = 0
+        self.file_seen = False
+        self.filename = ""
+        self.filetype = ""
+        self.head = b""
+        self._part: str | None = None
+        self._is_file = False
+        self._value = bytearray()
+        self._header_field = bytearray()
+        self._header_value = bytearray()
+        self._headers: dict[str, str] = {}
+        self.parser = MultipartParser(boundary, {
+            "on_part_begin": self._part_begin,
+            "on_header_field": lambda d, s, e: self._header_field.extend(d[s:e]),
+            "on_header_value": lambda d, s, e: self._header_value.extend(d[s:e]),
+            "on_header_end": self._header_end,
+            "on_headers_finished": self._headers_finished,
+            "on_part_data": self._part_data,
+            "on_part_end": self._part_end,
+        })
+
+    def _part_begin(self) -> None:
+        self._headers, self._part, self._is_file = {}, None, False
+        self._value = bytearray()
+
+    def _header_end(self) -> None:
+        name = self._header_field.decode("latin-1").strip().lower()
+        self._headers[name] = self._header_value.decode("utf-8", "replace")
+        self._header_field, self._header_value = bytearray(), bytearray()
+
+    def _headers_finished(self) -> None:
+        _, params = parse_options_header(self._headers.get("content-disposition", ""))
+        self._part = params.get(b"name", b"").decode("utf-8", "replace")
+        if self._part == "file":
+            if self.file_seen:
+                raise BadRequest("send one 'file' part")
+            self.file_seen = self._is_file = True
+            self.filename = params.get(b"filename", b"").decode("utf-8", "replace")
+            self.filetype = self._headers.get("content-type", "").strip()
+
+    def _part_data(self, data: bytes, start: int, end: int) -> None:
+        if self._is_file:
+            piece = bytes(data[start:end])
+            self.file_size += len(piece)
+            if self.file_size > self.limit:
+                raise PayloadTooLarge(f"the file is larger than the {self.limit} bytes "
+                                      "you may upload (size limit or quota)")
+            if len(self.head) < sniff.SNIFF_BYTES:
+                self.head += piece[: sniff.SNIFF_BYTES - len(self.head)]
+            self.batch.append(piece)
+            self.batch_size += len(piece)
+        elif self._part in FIELDS:
+            if len(self._value) + end - start > FIELD_LIMIT:
+                raise BadRequest(f"form field '{self._part}' is too long")
+            self._value.extend(data[start:end])
+
+    def _part_end(self) -> None:
+        if not self._is_file and self._part in FIELDS:
+            self.fields[self._part] = self._value.decode("utf-8", "replace")
+
+    def take_batch(self) -> list[bytes]:
+        batch, self.batch, self.batch_size = self.batch, [], 0
+        return batch
+
+    def check_head(self, done: bool) -> None:
+        if not self.file_seen or (not done and len(self.head) < sniff.SNIFF_BYTES):
+            return
+        verdict = sniff.sniff(self.head, complete=done)
+        if verdict.rejected:
+            raise UnsupportedMedia(sniff.refusal(verdict))
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def closes_on_problem(handler: Handler) -> Handler:
+    """A refusal while the body streams in closes the connection instead of draining it."""
+    @functools.wraps(handler)
+    async def wrapper(request: web.Request) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except Problem as problem:
+            response = problem_response(problem, request.path)
+            if not request.content.is_eof():
+                response.force_close()
+            return response
+    return wrapper
+
+
+async def _receive(request: web.Request, form: StreamingForm, path: Path) -> None:
+    writer = await asyncio.to_thread(store.ChunkWriter, path, None, truncate=True)
+    try:
+        async for chunk in request.content.iter_any():
+            try:
+                form.parser.write(chunk)
+            except FormParserError as exc:
+                raise BadRequest(f"malformed multipart body: {exc}") from None
+            form.check_head(done=False)
+            if form.batch_size >= FLUSH_BYTES:
+                await store.run_blocking(writer.write, form.take_batch())
+        form.parser.finalize()
+        form.check_head(done=True)
+        if form.batch:
+            await store.run_blocking(writer.write, form.take_batch())
+    finally:
+        await asyncio.to_thread(writer.close)
+
+
+@closes_on_problem
+async def upload_video(request: web.Request) -> web.Response:
+    app = request.app
+    db, config = app[keys.DB], app[keys.CONFIG]
+    viewer = require_user(request)
+    kind, params = parse_options_header(request.headers.get("Content-Type", ""))
+    if kind != b"multipart/form-data" or not params.get(b"boundary"):
+        raise UnsupportedMedia("send the video as multipart/form-data with a 'file' part")
+    left = await quota.remaining_quota(db, config, viewer.user_id)
+    limit = config.max_upload_bytes if left is None else min(config.max_upload_bytes, left)
+    declared = request.content_length
+    if declared is not None and declared > limit + FORM_SLACK:
+        raise PayloadTooLarge(f"the body is {declared} bytes; at most {limit} may be uploaded")
+    await quota.check_free_disk(config, declared or 0)
+    form = StreamingForm(params[b"boundary"], limit)
+    path = config.uploads_dir / f"form-{secrets.token_urlsafe(12)}"
+    try:
+        await _receive(request, form, path)
+        if not form.file_seen or form.file_size == 0:
+            raise BadRequest("the form has no 'file' part, or it is empty")
+        values = {"filename": form.filename, "filetype": form.filetype, **form.fields}
+        fields = metadata.video_fields(values, source="form field")
+        channel = await metadata.upload_channel(db, viewer.user_id, fields, "form field")
+        video = await create_video(
+            db, viewer.user_id, channel["id"], fields.title, description=fields.description,
+            privacy=fields.privacy, original_filename=fields.filename,
+            original_mime=fields.filetype)
+        row = await complete.finish_file(app, video, path)
+    finally:
+        await asyncio.to_thread(store.remove, path)
+    return web.json_response(await video_json(db, row, viewer), status=201)

@@ -1,0 +1,192 @@
+"""The on-disk upload store: one append-only file per upload under `uploads/`.
+
+The offset of an upload IS the size of its file (os.stat), so whatever reached the disk
+before a disconnect or a crash is exactly what HEAD reports afterwards. Every function
+here is blocking and runs in a thread (`asyncio.to_thread` or `run_blocking`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import os
+import shutil
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from server.config import Config
+
+T = TypeVar("T")
+CHECKSUM_ALGORITHMS: dict[str, Callable[[], Any]] = {
+    "sha1": hashlib.sha1, "md5": hashlib.md5, "sha256": hashlib.sha256,
+}
+
+
+def upload_path(config: Config, upload_id: str) -> Path:
+    return config.uploads_dir / upload_id
+
+
+def chunk_path(config: Config, upload_id: str, tag: str) -> Path:
+    """Where a checksummed chunk waits until its checksum is verified (tus checksum ext.)."""
+    return config.uploads_dir / f"{upload_id}.chunk-{tag}"
+
+
+def size_on_disk(path: Path) -> int:
+    try:
+        return os.stat(path).st_size
+    except FileNotFoundError:
+        return 0
+
+
+def exists(path: Path) -> bool:
+    return path.exists()
+
+
+def create_empty(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
+    os.close(fd)
+
+
+def read_head(path: Path, count: int) -> bytes:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(count)
+    except FileNotFoundError:
+        return b""
+
+
+def remove(*paths: Path) -> None:
+    for path in paths:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+
+
+def free_bytes(directory: Path) -> int:
+    return shutil.disk_usage(directory).free
+
+
+def fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def move_into_place(source: Path, target: Path) -> None:
+    """os.replace within one filesystem: atomic, so the original never appears half-written."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(source, target)
+    fsync_dir(target.parent)
+
+
+def _copy_range(src_fd: int, dst_fd: int, count: int) -> None:
+    remaining = count
+    while remaining > 0:
+        try:
+            done = os.copy_file_range(src_fd, dst_fd, min(remaining, 1 << 30))
+        except OSError:
+            done = os.sendfile(dst_fd, src_fd, None, min(remaining, 1 << 30))
+        if done == 0:
+            raise OSError("short copy while appending a chunk")
+        remaining -= done
+
+
+def append_file(target: Path, source: Path) -> None:
+    """Append `source` to `target` in the kernel (copy_file_range), then drop `source`."""
+    src_fd = os.open(source, os.O_RDONLY)
+    try:
+        # copy_file_range and sendfile refuse O_APPEND descriptors: seek to the end instead.
+        dst_fd = os.open(target, os.O_WRONLY | os.O_CREAT, 0o640)
+        try:
+            os.lseek(dst_fd, 0, os.SEEK_END)
+            _copy_range(src_fd, dst_fd, os.fstat(src_fd).st_size)
+        finally:
+            os.close(dst_fd)
+    finally:
+        os.close(src_fd)
+    remove(source)
+
+
+def concatenate(target: Path, parts: Iterable[Path]) -> None:
+    """Write the parts one after another into a temporary file, then move it to `target`."""
+    tmp = target.with_name(target.name + ".concat")
+    remove(tmp)
+    dst_fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
+    try:
+        for part in parts:
+            src_fd = os.open(part, os.O_RDONLY)
+            try:
+                _copy_range(src_fd, dst_fd, os.fstat(src_fd).st_size)
+            finally:
+                os.close(src_fd)
+        os.fsync(dst_fd)
+    finally:
+        os.close(dst_fd)
+    os.replace(tmp, target)
+
+
+class ChunkWriter:
+    """Appends received chunks to a file, hashing them on the way when asked to."""
+
+    def __init__(self, path: Path, algorithm: str | None = None, *, truncate: bool = False
+                 ) -> None:
+        flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if truncate else os.O_APPEND)
+        self.path = path
+        self._fd = os.open(path, flags, 0o640)
+        self._hash = CHECKSUM_ALGORITHMS[algorithm]() if algorithm else None
+        self.written = 0
+
+    def write(self, chunks: list[bytes]) -> None:
+        for chunk in chunks:
+            if self._hash is not None:
+                self._hash.update(chunk)  # hashlib drops the GIL on large buffers
+            view = memoryview(chunk)
+            while view:
+                done = os.write(self._fd, view)
+                view = view[done:]
+                self.written += done
+
+    def digest(self) -> bytes:
+        assert self._hash is not None
+        return bytes(self._hash.digest())
+
+    def fsync(self) -> None:
+        os.fsync(self._fd)
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
+async def run_blocking(func: Callable[..., T], *args: Any) -> T:
+    """Run `func` in a thread and wait for it even if the caller is cancelled meanwhile.
+
+    A cancelled request must not release its upload's lock while a write it started is
+    still landing, or the next request would read a stale offset.
+    """
+    future = asyncio.get_running_loop().run_in_executor(None, func, *args)
+    cancelled = False
+    while True:
+        try:
+            result = await asyncio.shield(future)
+            break
+        except asyncio.CancelledError:
+            if future.done():
+                raise
+            cancelled = True
+    if cancelled:
+        raise asyncio.CancelledError
+    return result
