@@ -9,7 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
-from server import keys
+from server import keys, live
 from server.bus import Bus
 from server.config import Config, load_secret_key
 from server.db import Database
@@ -62,6 +62,7 @@ def create_app(config: Config, **extra: Any) -> web.Application:
     app[keys.RATE_LIMITER] = RateLimiter()
     app[keys.OPENAPI] = build_document(API_MODULES)
     add_routes(app)
+    live.setup(app)
     app.on_response_prepare.append(security_headers)
     app.cleanup_ctx.extend(CLEANUP_CONTEXTS)
     return app

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import aiosqlite
 from aiohttp import web
 
 from server import keys
+from server.db import Row
+from server.social import notifications
 
 
 def video_topic(public_id: str) -> str:
@@ -34,6 +37,14 @@ def video_progress(app: web.Application, public_id: str, progress: dict[str, Any
 async def video_status_changed(
     app: web.Application, owner_id: int, public_id: str, status: str, error: str | None = None
 ) -> None:
+    """Called by the pipeline after it has written the new status to the video's row.
+
+    Notifications are stored before anything is published (DESIGN.md, Notifications).
+    """
+    if status == "ready":
+        await _video_ready(app, public_id)
+    elif status == "failed":
+        await _video_failed(app, owner_id, public_id, error)
     event = {"type": "video.status", "video_id": public_id, "status": status, "error": error}
     app[keys.BUS].publish(video_topic(public_id), event)
     app[keys.BUS].publish(user_topic(owner_id), event)
@@ -43,3 +54,97 @@ async def upload_completed(app: web.Application, owner_id: int, public_id: str) 
     event = {"type": "upload.completed", "video_id": public_id}
     app[keys.BUS].publish(video_topic(public_id), event)
     app[keys.BUS].publish(user_topic(owner_id), event)
+
+
+def deliver(app: web.Application, user_id: int, notification: dict[str, Any] | None) -> None:
+    if notification is not None:
+        app[keys.BUS].publish(user_topic(user_id),
+                              {"type": "notification", "notification": notification})
+
+
+async def _video_row(app: web.Application, public_id: str) -> Row | None:
+    return await app[keys.DB].fetch_one(
+        "SELECT v.id, v.public_id, v.owner_id, v.channel_id, v.title, v.privacy, v.status,"
+        " c.public_id AS channel_public_id, c.handle, c.display_name AS channel_name"
+        " FROM videos v JOIN channels c ON c.id = v.channel_id WHERE v.public_id = ?",
+        (public_id,))
+
+
+async def _announce_once(conn: aiosqlite.Connection, video_id: int, kind: str) -> bool:
+    cursor = await conn.execute(
+        "INSERT OR IGNORE INTO video_announcements(video_id, kind) VALUES (?, ?)",
+        (video_id, kind))
+    return cursor.rowcount == 1
+
+
+async def _video_ready(app: web.Application, public_id: str) -> None:
+    db = app[keys.DB]
+    video = await _video_row(app, public_id)
+    if video is None or video["status"] != "ready":
+        return
+    brief = {"id": video["public_id"], "title": video["title"]}
+    channel = {"id": video["channel_public_id"], "handle": video["handle"],
+               "display_name": video["channel_name"]}
+    fanout: list[tuple[int, dict[str, Any]]] = []
+    async with db.transaction() as conn:
+        first_ready = await _announce_once(conn, video["id"], "processed")
+        # new_video goes out once, the first time a public video is ready.
+        if video["privacy"] == "public" and await _announce_once(conn, video["id"], "published"):
+            await conn.execute(
+                "UPDATE videos SET published_at = COALESCE(published_at,"
+                " strftime('%Y-%m-%dT%H:%M:%fZ', 'now')) WHERE id = ?", (video["id"],))
+            fanout = await notifications.create_for_subscribers(
+                conn, video["channel_id"], video["id"], {"video": brief, "channel": channel})
+            published = True
+        else:
+            published = False
+    if first_ready:
+        deliver(app, video["owner_id"], await notifications.create(
+            db, video["owner_id"], "video_processed", {"video": brief}, video["id"]))
+    for user_id, notification in fanout:
+        deliver(app, user_id, notification)
+    if published:
+        app[keys.BUS].publish(channel_topic(video["channel_public_id"]),
+                              {"type": "video.published", "video": brief, "channel": channel})
+
+
+async def _video_failed(app: web.Application, owner_id: int, public_id: str,
+                        error: str | None) -> None:
+    video = await _video_row(app, public_id)
+    if video is None:
+        return
+    data = {"video": {"id": public_id, "title": video["title"]}, "error": error}
+    deliver(app, owner_id, await notifications.create(
+        app[keys.DB], owner_id, "video_failed", data, video["id"]))
+
+
+async def comment_posted(app: web.Application, video: Row, comment: dict[str, Any],
+                         parent_author_id: int | None) -> None:
+    """A new comment or reply: tells the parent's author and the video's owner (never the
+    commenter about their own words), then announces it to viewers of the video."""
+    author_id = comment["author_id"]
+    data = {"video": {"id": video["public_id"], "title": video["title"]},
+            "comment": {"id": comment["id"], "parent_id": comment["parent_id"],
+                        "excerpt": comment["body"][:140]},
+            "actor": comment["author"]}
+    db = app[keys.DB]
+    if parent_author_id is not None and parent_author_id != author_id:
+        deliver(app, parent_author_id,
+                await notifications.create(db, parent_author_id, "reply", data, video["id"]))
+    owner_id = video["owner_id"]
+    if owner_id not in (author_id, parent_author_id):
+        deliver(app, owner_id,
+                await notifications.create(db, owner_id, "comment", data, video["id"]))
+    app[keys.BUS].publish(video_topic(video["public_id"]),
+                          {"type": "comment.created", "video_id": video["public_id"],
+                           "comment": comment})
+
+
+async def channel_subscribed(app: web.Application, channel: Row, subscriber_id: int,
+                             subscriber_name: str) -> None:
+    owner_id = channel["owner_id"]
+    data = {"channel": {"id": channel["public_id"], "handle": channel["handle"],
+                        "display_name": channel["display_name"]},
+            "actor": subscriber_name}
+    deliver(app, owner_id, await notifications.create(app[keys.DB], owner_id, "subscriber",
+                                                      data))

@@ -11,6 +11,7 @@ from server.config import Config
 if TYPE_CHECKING:
     from server.bus import Bus
     from server.db import Database
+    from server.live import LiveHub
     from server.metrics import Metrics
     from server.ratelimit import RateLimiter
     from server.tokens import TokenSigner
@@ -23,4 +24,5 @@ BUS: web.AppKey[Bus] = web.AppKey("bus")
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
 RATE_LIMITER: web.AppKey[RateLimiter] = web.AppKey("rate_limiter")
 OPENAPI: web.AppKey[dict[str, Any]] = web.AppKey("openapi")
+LIVE: web.AppKey[LiveHub] = web.AppKey("live")
 WORKERS: web.AppKey[WorkerPool] = web.AppKey("workers")

@@ -8,10 +8,12 @@ from aiohttp import web
 
 from server.api import auth, channels, system, users, videos
 from server.api import jobs as job_api
+from server.api import live, notifications, social
 
 # Modules whose PATHS/SCHEMAS make up the OpenAPI document.
 API_MODULES: list[ModuleType] = [system, auth, users, channels, videos]
 API_MODULES.append(job_api)
+API_MODULES.extend([social, notifications, live])
 
 
 def add_routes(app: web.Application) -> None:
@@ -41,7 +43,25 @@ def add_routes(app: web.Application) -> None:
         web.get("/api/channels/{channel_id}", channels.get_channel),
         web.patch("/api/channels/{channel_id}", channels.update_channel),
         web.delete("/api/channels/{channel_id}", channels.delete_channel),
+        web.get("/api/channels/{channel_id}/videos", channels.channel_videos),
         # Videos
         web.get("/api/videos/{video_id}", videos.get_video),
         web.post("/api/videos/{video_id}/cancel", job_api.cancel_processing),
+        # Subscriptions, feed, comments, ratings, notifications, live delivery
+        web.get("/api/subscriptions", social.list_subscriptions),
+        web.post("/api/subscriptions/{channel_id}", social.subscribe),
+        web.patch("/api/subscriptions/{channel_id}", social.update_subscription),
+        web.delete("/api/subscriptions/{channel_id}", social.unsubscribe),
+        web.get("/api/feed", social.feed),
+        web.get("/api/videos/{video_id}/comments", social.list_comments),
+        web.post("/api/videos/{video_id}/comments", social.post_comment),
+        web.patch("/api/videos/{video_id}/comments/{comment_id}", social.edit_comment),
+        web.delete("/api/videos/{video_id}/comments/{comment_id}", social.delete_comment),
+        web.get("/api/videos/{video_id}/rating", social.get_rating),
+        web.put("/api/videos/{video_id}/rating", social.put_rating),
+        web.get("/api/notifications", notifications.inbox),
+        web.post("/api/notifications/read-all", notifications.mark_all_read),
+        web.post("/api/notifications/{notification_id}/read", notifications.mark_read),
+        web.get("/api/ws", live.websocket),
+        web.get("/api/events", live.event_stream),
     ])

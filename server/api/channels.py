@@ -7,8 +7,10 @@ from typing import Any
 from aiohttp import web
 
 from server import channels, keys
-from server.identity import require_user
-from server.openapi import SINGLE_LINE, op, path_param, ref
+from server.identity import current_viewer, require_user
+from server.openapi import CURSOR_PARAMS, SINGLE_LINE, op, path_param, ref
+from server.social.feed import channel_videos as list_channel_videos
+from server.social.paging import page_request
 from server.validation import json_body
 
 HANDLE = {"type": "string", "minLength": 3, "maxLength": 32,
@@ -48,6 +50,11 @@ PATHS = {
         "delete": op("Delete a channel and its videos (owner)", tag="channels",
                      params=[CHANNEL_ID], responses={204: None}),
     },
+    "/api/channels/{channel_id}/videos": {
+        "get": op("A channel's videos, newest first (private and unlisted ones only for the "
+                  "owner)", tag="channels", params=[CHANNEL_ID, *CURSOR_PARAMS],
+                  responses={200: ref("VideoPage")}, auth="optional"),
+    },
 }
 
 
@@ -84,3 +91,10 @@ async def delete_channel(request: web.Request) -> web.Response:
                                        viewer.is_admin)
     await channels.delete_channel(db, row)
     return web.Response(status=204)
+
+
+async def channel_videos(request: web.Request) -> web.Response:
+    db = request.app[keys.DB]
+    row = await channels.get_channel(db, request.match_info["channel_id"])
+    page = page_request(request, 2)
+    return web.json_response(await list_channel_videos(db, row, current_viewer(request), page))

@@ -1,0 +1,69 @@
+"""The notification inbox."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from server import keys
+from server.errors import NotFound
+from server.identity import require_user
+from server.openapi import CURSOR_PARAMS, op, path_param, ref
+from server.social import notifications
+from server.social.paging import page_request, page_schema
+
+NOTIFICATION = {
+    "type": "object", "required": ["id", "kind", "read", "created_at", "data"],
+    "properties": {
+        "id": {"type": "integer", "description": "grows monotonically; resume after it"},
+        "kind": {"enum": list(notifications.KINDS)},
+        "read": {"type": "boolean"}, "created_at": {"type": "string"},
+        "data": {"type": "object", "description": "video, channel, comment and actor, "
+                 "as the kind needs"},
+    },
+}
+INBOX = page_schema(ref("Notification"))
+INBOX["required"] = [*INBOX["required"], "unread_count"]
+INBOX["properties"]["unread_count"] = {"type": "integer"}
+READ_ALL = {"type": "object", "required": ["marked", "unread_count"],
+            "properties": {"marked": {"type": "integer"}, "unread_count": {"type": "integer"}}}
+SCHEMAS = {"Notification": NOTIFICATION, "NotificationPage": INBOX, "ReadAll": READ_ALL}
+PATHS = {
+    "/api/notifications": {
+        "get": op("My notifications, unread first, newest first", tag="notifications",
+                  params=CURSOR_PARAMS, responses={200: ref("NotificationPage")}),
+    },
+    "/api/notifications/{notification_id}/read": {
+        "post": op("Mark one notification read", tag="notifications",
+                   params=[path_param("notification_id", "the notification's id")],
+                   responses={200: ref("Notification")}),
+    },
+    "/api/notifications/read-all": {
+        "post": op("Mark every notification read", tag="notifications",
+                   responses={200: ref("ReadAll")}),
+    },
+}
+
+
+async def inbox(request: web.Request) -> web.Response:
+    viewer = require_user(request)
+    page = page_request(request, 2)
+    return web.json_response(await notifications.inbox(request.app[keys.DB], viewer.user_id,
+                                                       page))
+
+
+async def mark_read(request: web.Request) -> web.Response:
+    viewer = require_user(request)
+    raw = request.match_info["notification_id"]
+    if not raw.isdigit():
+        raise NotFound(f"no notification '{raw[:40]}'")
+    row = await notifications.mark_read(request.app[keys.DB], viewer.user_id, int(raw))
+    return web.json_response(notifications.notification_json(row))
+
+
+async def mark_all_read(request: web.Request) -> web.Response:
+    viewer = require_user(request)
+    db = request.app[keys.DB]
+    marked = await notifications.mark_all_read(db, viewer.user_id)
+    return web.json_response({"marked": marked,
+                              "unread_count": await notifications.unread_count(
+                                  db, viewer.user_id)})

@@ -1,0 +1,183 @@
+"""`GET /api/ws`: notifications and live events over one WebSocket (RFC 6455).
+
+Client messages (JSON text):
+  {"type": "resume", "last_id": N}         stored notifications with id > N, in order
+  {"type": "subscribe", "topic": "video:<id>"}   also "channel:<id>"
+  {"type": "unsubscribe", "topic": ...}, {"type": "ping"}
+Server messages: {"type": "hello"}, {"type": "notification", "notification": {...}},
+bus events ({"type": "video.progress" | "video.status" | "video.published" | ...}),
+replies ("resumed", "subscribed", "unsubscribed", "pong") and {"type": "error"}.
+
+Per connection the server keeps one Subscription and one writer task; events arrive
+already serialised (server.bus.Message), so a fan-out does no per-socket JSON work.
+A subscriber that falls behind is dropped by the bus and closed with 1013.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from typing import Any
+
+from aiohttp import WSCloseCode, WSMsgType, web
+
+from server import events, keys
+from server.bus import Subscription
+from server.errors import BadRequest, Problem
+from server.identity import Viewer
+from server.live import MAX_TOPICS, authenticate, backlog, check_topic, parse_last_id
+from server.social import notifications
+
+log = logging.getLogger(__name__)
+
+MAX_CLIENT_MESSAGE = 4096
+# Without ?last_id= the writer holds live events this long for a first "resume" message,
+# so a client resuming by message still gets its backlog before anything newer.
+RESUME_GRACE_SECONDS = 0.5
+CLOSE_TIMEOUT_SECONDS = 2.0
+
+
+class Connection:
+    __slots__ = ("app", "closer", "ready", "request", "sent_up_to", "sub", "viewer", "writer",
+                 "ws")
+
+    def __init__(self, request: web.Request, ws: web.WebSocketResponse, viewer: Viewer) -> None:
+        app = self.app = request.app
+        self.request = request
+        self.ws = ws
+        self.viewer = viewer
+        self.sent_up_to = 0
+        self.ready: asyncio.Event | None = asyncio.Event()
+        self.closer: asyncio.Task[None] | None = None
+        self.sub: Subscription = app[keys.BUS].subscribe([events.user_topic(viewer.user_id)])
+        self.sub.on_drop = self._dropped
+        self.writer: asyncio.Task[None] | None = None
+
+    async def run(self, last_id: int | None) -> None:
+        unread = await notifications.unread_count(self.app[keys.DB], self.viewer.user_id)
+        await self._send({"type": "hello", "user_id": self.viewer.user_id,
+                          "unread_count": unread})
+        if last_id is not None:
+            await self._resume(last_id)
+            self.ready = None
+        self.writer = asyncio.create_task(self._pump())
+        try:
+            async for msg in self.ws:
+                if msg.type is WSMsgType.TEXT:
+                    await self._handle(msg.data)
+                else:
+                    await self._send({"type": "error", "detail": "send JSON text messages"})
+        finally:
+            self.sub.close()
+            self.writer.cancel()
+
+    async def _send(self, message: dict[str, Any]) -> None:
+        with contextlib.suppress(ConnectionError):
+            await self.ws.send_str(json.dumps(message, separators=(",", ":")))
+
+    async def _pump(self) -> None:
+        """The one writer: backlog first (see _resume), then bus events in order."""
+        if self.ready is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.ready.wait(), RESUME_GRACE_SECONDS)
+            self.ready = None
+        ws = self.ws
+        try:
+            while (message := await self.sub.get()) is not None:
+                if message.get("type") == "notification" and \
+                        message["notification"]["id"] <= self.sent_up_to:
+                    continue  # already sent from the stored backlog
+                await ws.send_str(message.text)
+        except ConnectionError:
+            pass
+
+    async def _resume(self, last_id: int) -> None:
+        count = 0
+        async for notification_id, text in backlog(self.app, self.viewer.user_id, last_id):
+            if notification_id > self.sent_up_to:
+                await self.ws.send_str(text)
+                self.sent_up_to = notification_id
+                count += 1
+        await self._send({"type": "resumed", "last_id": last_id, "count": count})
+
+    async def _handle(self, data: str) -> None:
+        try:
+            message = json.loads(data)
+            if not isinstance(message, dict):
+                raise BadRequest("a message must be a JSON object")
+            await self._dispatch(message)
+        except json.JSONDecodeError:
+            await self._send({"type": "error", "detail": "the message is not valid JSON"})
+        except Problem as problem:
+            await self._send({"type": "error", "status": problem.status,
+                              "detail": problem.detail})
+        finally:
+            if self.ready is not None:
+                self.ready.set()
+
+    async def _dispatch(self, message: dict[str, Any]) -> None:
+        kind = message.get("type")
+        if kind == "resume":
+            last_id = parse_last_id(message.get("last_id"))
+            await self._resume(last_id or 0)
+        elif kind in ("subscribe", "unsubscribe"):
+            topic = message.get("topic")
+            if not isinstance(topic, str):
+                raise BadRequest("'topic' must be a string such as 'video:<id>'")
+            if kind == "unsubscribe":
+                self.sub.remove_topics([topic])
+            elif len(self.sub.topics) >= MAX_TOPICS:
+                raise BadRequest(f"at most {MAX_TOPICS} topics per connection")
+            else:
+                topic = await check_topic(self.app, self.viewer, topic)
+                self.sub.add_topics([topic])
+            await self._send({"type": kind + "d", "topic": topic})
+        elif kind == "ping":
+            await self._send({"type": "pong"})
+        else:
+            raise BadRequest("unknown message type; expected resume, subscribe, "
+                             "unsubscribe or ping")
+
+    def _dropped(self, reason: str) -> None:
+        if self.closer is None and not self.ws.closed:
+            self.closer = asyncio.create_task(self._close_slow(reason))
+
+    async def _close_slow(self, reason: str) -> None:
+        if self.writer is not None:
+            self.writer.cancel()  # it may be stuck in a send to a socket nobody reads
+        try:
+            await asyncio.wait_for(
+                self.ws.close(code=WSCloseCode.TRY_AGAIN_LATER,
+                              message=reason.encode()[:120]), CLOSE_TIMEOUT_SECONDS)
+        except (TimeoutError, ConnectionError):
+            pass
+        finally:
+            transport = self.request.transport
+            if transport is not None and not transport.is_closing():
+                transport.abort()
+
+
+async def websocket(request: web.Request) -> web.WebSocketResponse:
+    viewer = await authenticate(request)
+    last_id = parse_last_id(request.query.get("last_id"))
+    config = request.app[keys.CONFIG]
+    # No permessage-deflate: a zlib context per socket would cost far more memory than
+    # these small JSON messages save.
+    ws = web.WebSocketResponse(heartbeat=config.ws_heartbeat_seconds, compress=False,
+                               max_msg_size=MAX_CLIENT_MESSAGE)
+    if not ws.can_prepare(request).ok:
+        raise BadRequest("this endpoint speaks WebSocket (RFC 6455); use /api/events for SSE",
+                         slug="websocket-expected")
+    await ws.prepare(request)
+    hub = request.app[keys.LIVE]
+    metrics = request.app[keys.METRICS]
+    hub.sockets.add(ws)
+    metrics.live_connections.inc()
+    try:
+        await Connection(request, ws, viewer).run(last_id)
+    finally:
+        hub.sockets.discard(ws)
+        metrics.live_connections.dec()
+    return ws

@@ -1,0 +1,1 @@
+"""Subscriptions, comments, ratings, notifications and feeds (issue 6)."""
