@@ -6,6 +6,7 @@ from types import ModuleType
 
 from aiohttp import web
 
+from server import ui
 from server.api import auth, channels, system, users, videos
 from server.api import jobs as job_api
 from server.api import live, notifications, social
@@ -65,3 +66,5 @@ def add_routes(app: web.Application) -> None:
         web.get("/api/ws", live.websocket),
         web.get("/api/events", live.event_stream),
     ])
+    # The web UI (not under /api): its shell, static files and vendored libraries.
+    app.router.add_routes(ui.routes())
