@@ -9,15 +9,19 @@ from aiohttp import web
 from server import ui
 from server.api import auth, channels, system, users, videos
 from server.api import jobs as job_api
+from server.api import playback as playback_api
+from server.playback import state as playback_state
 from server.api import live, notifications, social
 
 # Modules whose PATHS/SCHEMAS make up the OpenAPI document.
 API_MODULES: list[ModuleType] = [system, auth, users, channels, videos]
 API_MODULES.append(job_api)
+API_MODULES.append(playback_api)
 API_MODULES.extend([social, notifications, live])
 
 
 def add_routes(app: web.Application) -> None:
+    playback_state.install(app)
     app.router.add_routes([
         web.get("/healthz", system.healthz),
         web.get("/metrics", system.metrics),
@@ -46,7 +50,22 @@ def add_routes(app: web.Application) -> None:
         web.delete("/api/channels/{channel_id}", channels.delete_channel),
         web.get("/api/channels/{channel_id}/videos", channels.channel_videos),
         # Videos
+        web.get("/api/videos", videos.list_videos),
         web.get("/api/videos/{video_id}", videos.get_video),
+        web.patch("/api/videos/{video_id}", videos.update_video),
+        web.delete("/api/videos/{video_id}", videos.delete_video),
+        web.post("/api/videos/{video_id}/progress", videos.post_progress),
+        # Playback: HLS (fMP4 and TS), progressive MP4, original, poster, storyboard
+        web.get("/api/videos/{video_id}/hls/master.m3u8", playback_api.hls_master),
+        web.get("/api/videos/{video_id}/hls/{rendition}/index.m3u8", playback_api.hls_media),
+        web.get("/api/videos/{video_id}/hls/{rendition}/{segment}", playback_api.hls_segment),
+        web.get("/api/videos/{video_id}/hls-ts/master.m3u8", playback_api.ts_master),
+        web.get("/api/videos/{video_id}/hls-ts/{rendition}/index.m3u8", playback_api.ts_media),
+        web.get("/api/videos/{video_id}/hls-ts/{rendition}/{segment}", playback_api.ts_segment),
+        web.get("/api/videos/{video_id}/progressive/{file}", playback_api.progressive_mp4),
+        web.get("/api/videos/{video_id}/original", playback_api.original),
+        web.get("/api/videos/{video_id}/poster.jpg", playback_api.poster),
+        web.get("/api/videos/{video_id}/storyboard/{file}", playback_api.storyboard),
         web.post("/api/videos/{video_id}/cancel", job_api.cancel_processing),
         # Subscriptions, feed, comments, ratings, notifications, live delivery
         web.get("/api/subscriptions", social.list_subscriptions),

@@ -7,11 +7,14 @@ owner and administrators. Anyone else gets a 404, so a private id cannot be prob
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 from typing import Any
+from urllib.parse import quote
 
 from server.db import Database, Row
-from server.errors import Forbidden, NotFound
+from server.errors import BadRequest, Forbidden, NotFound
 from server.identity import Viewer
 from server.ids import new_public_id
 
@@ -99,7 +102,47 @@ async def resolve_upload_channel(db: Database, user_id: int, wanted: str | None)
     return row
 
 
-async def video_json(db: Database, video: Row, viewer: Viewer | None) -> dict[str, Any]:
+def _media_url(public_id: str, tail: str, grant: str | None) -> str:
+    url = f"/api/videos/{public_id}/{tail}"
+    return f"{url}?sig={quote(grant, safe='')}" if grant else url
+
+
+async def media_links(
+    db: Database, video: Row, viewer: Viewer | None, grant: str | None
+) -> dict[str, Any]:
+    """Every way to play the video; URLs carry the viewer's media grant when given."""
+    public_id = video["public_id"]
+    rows = await db.fetch_all(
+        "SELECT name, kind, width, height FROM renditions WHERE video_id = ?"
+        " ORDER BY kind DESC, height DESC, name", (video["id"],))
+    playable = bool(rows)
+    progressive = [
+        {"name": r["name"], "url": _media_url(public_id, f"progressive/{r['name']}.mp4", grant),
+         "width": r["width"], "height": r["height"]}
+        for r in rows if r["kind"] == "video"
+    ]
+    offer_original = video["status"] != "uploading" and (
+        bool(video["allow_download"]) or can_manage(viewer, video))
+    # The pipeline makes thumbnails after the renditions, for sources with a picture.
+    has_thumbs = video["status"] == "ready" and any(r["kind"] == "video" for r in rows)
+    return {
+        "streams": {
+            "hls": _media_url(public_id, "hls/master.m3u8", grant) if playable else None,
+            "hls_ts": _media_url(public_id, "hls-ts/master.m3u8", grant) if playable else None,
+            "progressive": progressive,
+            "original": _media_url(public_id, "original", grant) if offer_original else None,
+        },
+        "poster": _media_url(public_id, "poster.jpg", grant) if has_thumbs else None,
+        "storyboard": (_media_url(public_id, "storyboard/storyboard.vtt", grant)
+                       if has_thumbs else None),
+    }
+
+
+async def video_json(
+    db: Database, video: Row, viewer: Viewer | None, *,
+    grant: str | None = None, viewer_key: str | None = None,
+) -> dict[str, Any]:
+    """`grant` signs the media URLs; `viewer_key` ('u:1', 'anon:x') finds the resume point."""
     channel = await db.fetch_one(
         "SELECT public_id, handle, display_name FROM channels WHERE id = ?",
         (video["channel_id"],),
@@ -131,4 +174,88 @@ async def video_json(db: Database, video: Row, viewer: Viewer | None) -> dict[st
         } if channel else None,
         "progress": json.loads(video["progress"]) if video["progress"] else None,
         "can_manage": can_manage(viewer, video),
+        **await media_links(db, video, viewer, grant),
+        "resume_position": await _resume(db, video["id"], viewer_key),
     }
+
+
+async def _resume(db: Database, video_key: int, viewer_key: str | None) -> float | None:
+    if viewer_key is None or viewer_key == "anon":
+        return None
+    value = await db.fetch_value(
+        "SELECT position FROM watch_positions WHERE video_id = ? AND viewer = ?",
+        (video_key, viewer_key))
+    return None if value is None else float(value)
+
+
+def _encode_cursor(values: list[Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(values).encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str, sort: str) -> list[Any]:
+    try:
+        values = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (ValueError, binascii.Error) as exc:
+        raise BadRequest("the cursor is not one this server gave out") from exc
+    kinds = (str, int) if sort == "newest" else (int, int)
+    if (not isinstance(values, list) or len(values) != 2
+            or not all(isinstance(v, k) for v, k in zip(values, kinds, strict=True))):
+        raise BadRequest("the cursor is not one this server gave out")
+    return values
+
+
+async def list_videos(
+    db: Database, viewer: Viewer | None, *, channel: str | None, sort: str,
+    cursor: str | None, limit: int,
+) -> tuple[list[Row], str | None]:
+    """Public, ready videos; a channel's owner also sees all of that channel's videos.
+    Keyset pagination on (created_at, id) or (views, id), newest or most viewed first."""
+    where, params = ["1 = 1"], []  # type: list[str], list[Any]
+    visible = "(v.privacy = 'public' AND v.status = 'ready')"
+    if channel is not None:
+        row = await db.fetch_one(
+            "SELECT id, owner_id FROM channels WHERE public_id = ? OR handle = ?",
+            (channel, channel))
+        if row is None:
+            raise NotFound(f"no channel '{channel}'")
+        where.append("v.channel_id = ?")
+        params.append(row["id"])
+        if viewer is not None and viewer.user_id == row["owner_id"]:
+            visible = "1 = 1"
+    where.append(visible)
+    column = "v.created_at" if sort == "newest" else "v.views"
+    if cursor:
+        after = _decode_cursor(cursor, sort)
+        where.append(f"({column} < ? OR ({column} = ? AND v.id < ?))")
+        params += [after[0], after[0], after[1]]
+    rows = await db.fetch_all(
+        f"SELECT v.* FROM videos v WHERE {' AND '.join(where)}"
+        f" ORDER BY {column} DESC, v.id DESC LIMIT ?", (*params, limit + 1))
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        last = rows[-1]
+        key = last["created_at"] if sort == "newest" else last["views"]
+        next_cursor = _encode_cursor([key, last["id"]])
+    return rows, next_cursor
+
+
+EDITABLE = ("title", "description", "privacy", "comments_enabled", "allow_download")
+
+
+async def update_video(db: Database, video: Row, changes: dict[str, Any]) -> Row:
+    fields = [k for k in EDITABLE if k in changes]
+    if fields:
+        values = [int(changes[k]) if isinstance(changes[k], bool) else changes[k]
+                  for k in fields]
+        assignments = ", ".join(f"{k} = ?" for k in fields)
+        await db.write(
+            f"UPDATE videos SET {assignments},"
+            " updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?",
+            (*values, video["id"]))
+    return await get_video_by_key(db, video["id"])
+
+
+async def delete_video(db: Database, video: Row) -> None:
+    """The row goes (renditions, jobs, positions cascade); the caller removes the files."""
+    await db.write("DELETE FROM videos WHERE id = ?", (video["id"],))

@@ -1,12 +1,24 @@
-"""Video metadata."""
+"""Video metadata: one video, listings, owner edits and deletion, watch progress."""
 
 from __future__ import annotations
 
+import asyncio
+import os
+import secrets
+import shutil
+from typing import Any
+
 from aiohttp import web
 
-from server import keys, videos
-from server.identity import current_viewer
-from server.openapi import op, path_param, ref
+from server import keys, storage, videos
+from server.errors import BadRequest, Conflict
+from server.identity import Viewer, current_viewer, require_user
+from server.jobs import cancel_transcode
+from server.openapi import CURSOR_PARAMS, op, path_param, query_param, ref
+from server.playback import watching
+from server.playback.access import ANON_COOKIE, viewer_key
+from server.playback.state import PLAYBACK
+from server.validation import json_body
 
 VIDEO = {
     "type": "object",
@@ -34,20 +46,188 @@ VIDEO = {
         "channel": {"anyOf": [ref("ChannelBrief"), {"type": "null"}]},
         "progress": {"type": ["object", "null"]},
         "can_manage": {"type": "boolean"},
+        "streams": {
+            "type": "object",
+            "required": ["hls", "hls_ts", "progressive", "original"],
+            "properties": {
+                "hls": {"type": ["string", "null"], "description": "fMP4 HLS master"},
+                "hls_ts": {"type": ["string", "null"], "description": "MPEG-TS HLS master"},
+                "progressive": {"type": "array", "items": {
+                    "type": "object", "required": ["name", "url", "width", "height"],
+                    "properties": {"name": {"type": "string"}, "url": {"type": "string"},
+                                   "width": {"type": ["integer", "null"]},
+                                   "height": {"type": ["integer", "null"]}}}},
+                "original": {"type": ["string", "null"]},
+            },
+        },
+        "poster": {"type": ["string", "null"]},
+        "storyboard": {"type": ["string", "null"], "description": "WebVTT of sprite cues"},
+        "resume_position": {"type": ["number", "null"]},
     },
 }
-SCHEMAS = {"Video": VIDEO}
+VIDEO_PAGE = {
+    "type": "object",
+    "required": ["items", "next_cursor"],
+    "properties": {"items": {"type": "array", "items": ref("Video")},
+                   "next_cursor": {"type": ["string", "null"]}},
+}
+VIDEO_PATCH = {
+    "type": "object",
+    "additionalProperties": False,
+    "minProperties": 1,
+    "properties": {
+        "title": {"type": "string", "minLength": 1, "maxLength": 200},
+        "description": {"type": "string", "maxLength": 10000},
+        "privacy": {"enum": list(videos.PRIVACY)},
+        "comments_enabled": {"type": "boolean"},
+        "allow_download": {"type": "boolean"},
+    },
+}
+PROGRESS = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["position"],
+    "properties": {
+        "position": {"type": "number", "minimum": 0, "maximum": 1e7},
+        "watched": {"type": "number", "minimum": 0, "maximum": 3600,
+                    "description": "seconds played since the previous report"},
+    },
+}
+PROGRESS_RESULT = {
+    "type": "object",
+    "required": ["position", "views", "counted"],
+    "properties": {"position": {"type": "number"}, "views": {"type": "integer"},
+                   "counted": {"type": "boolean"}},
+}
+SCHEMAS = {"Video": VIDEO, "VideoPage": VIDEO_PAGE, "VideoPatch": VIDEO_PATCH,
+           "WatchProgress": PROGRESS, "WatchProgressResult": PROGRESS_RESULT}
 VIDEO_ID = path_param("video_id", "the video's public id")
 PATHS = {
+    "/api/videos": {
+        "get": op("Videos: public ones, or every video of your own channel", tag="videos",
+                  params=[query_param("channel", {"type": "string"}, "channel id or handle"),
+                          query_param("sort", {"enum": ["newest", "views"]}, "order"),
+                          *CURSOR_PARAMS],
+                  responses={200: ref("VideoPage")}, auth="optional"),
+    },
     "/api/videos/{video_id}": {
-        "get": op("A video's metadata and the ways to play it", tag="videos",
-                  params=[VIDEO_ID], responses={200: ref("Video")}, auth="optional"),
+        "get": op("A video's metadata and the ways to play it (signed media URLs)",
+                  tag="videos", params=[VIDEO_ID], responses={200: ref("Video")},
+                  auth="optional"),
+        "patch": op("Change a video's title, description, privacy or options (owner)",
+                    tag="videos", params=[VIDEO_ID], body=ref("VideoPatch"),
+                    responses={200: ref("Video")}),
+        "delete": op("Delete a video and its files (owner)", tag="videos",
+                     params=[VIDEO_ID], responses={204: None}),
+    },
+    "/api/videos/{video_id}/progress": {
+        "post": op("Save the resume position; counts a view after 10 s watched per hour",
+                   tag="videos", params=[VIDEO_ID], body=ref("WatchProgress"),
+                   responses={200: ref("WatchProgressResult")}, auth="optional"),
     },
 }
+
+
+def _anon_cookie(request: web.Request, response: web.StreamResponse,
+                 viewer: Viewer | None) -> None:
+    if viewer is None and ANON_COOKIE not in request.cookies:
+        response.set_cookie(ANON_COOKIE, request[_NEW_ANON], max_age=365 * 86400,
+                            httponly=True, samesite="Lax", path="/",
+                            secure=request.secure)
+
+
+_NEW_ANON: web.RequestKey[str] = web.RequestKey("new_anon_viewer")
+
+
+def _viewer_key(request: web.Request, viewer: Viewer | None) -> str:
+    if viewer is None and ANON_COOKIE not in request.cookies:
+        request[_NEW_ANON] = secrets.token_urlsafe(16)
+        return f"anon:{request[_NEW_ANON]}"
+    return viewer_key(request, viewer)
 
 
 async def get_video(request: web.Request) -> web.Response:
     db = request.app[keys.DB]
     viewer = current_viewer(request)
     row = await videos.visible_video(db, request.match_info["video_id"], viewer)
+    key = _viewer_key(request, viewer)
+    grant = request.app[keys.SIGNER].media_grant(row["public_id"], key)
+    body = await videos.video_json(db, row, viewer, grant=grant, viewer_key=key)
+    response = web.json_response(body, headers={"Cache-Control": "private, no-store"})
+    _anon_cookie(request, response, viewer)
+    return response
+
+
+async def list_videos(request: web.Request) -> web.Response:
+    db = request.app[keys.DB]
+    viewer = current_viewer(request)
+    query = request.query
+    sort = query.get("sort", "newest")
+    if sort not in ("newest", "views"):
+        raise BadRequest("sort must be 'newest' or 'views'")
+    try:
+        limit = int(query.get("limit", "20"))
+    except ValueError:
+        limit = 0
+    if not 1 <= limit <= 100:
+        raise BadRequest("limit must be an integer from 1 to 100")
+    rows, cursor = await videos.list_videos(
+        db, viewer, channel=query.get("channel"), sort=sort, cursor=query.get("cursor"),
+        limit=limit)
+    items = [await videos.video_json(db, row, viewer) for row in rows]
+    return web.json_response({"items": items, "next_cursor": cursor})
+
+
+async def update_video(request: web.Request) -> web.Response:
+    db = request.app[keys.DB]
+    viewer = require_user(request)
+    row = await videos.managed_video(db, request.match_info["video_id"], viewer)
+    changes: dict[str, Any] = await json_body(request, VIDEO_PATCH)
+    row = await videos.update_video(db, row, changes)
+    config = request.app[keys.CONFIG]
+    # Privacy is read on every media request; drop the cached copy so it applies at once.
+    request.app[PLAYBACK].forget_video(row["public_id"],
+                                       storage.video_dir(config, row["public_id"]))
     return web.json_response(await videos.video_json(db, row, viewer))
+
+
+def _remove_tree(directory: os.PathLike[str]) -> None:
+    # Renamed first so nothing is served from a half-removed folder.
+    doomed = f"{os.fspath(directory)}.deleted-{secrets.token_hex(4)}"
+    try:
+        os.replace(directory, doomed)
+    except FileNotFoundError:
+        return
+    shutil.rmtree(doomed, ignore_errors=True)
+
+
+async def delete_video(request: web.Request) -> web.Response:
+    db = request.app[keys.DB]
+    viewer = require_user(request)
+    row = await videos.managed_video(db, request.match_info["video_id"], viewer)
+    if row["status"] in ("uploaded", "processing"):
+        try:
+            await cancel_transcode(request.app, row)
+        except Conflict:
+            pass  # nothing running: deleting is enough
+    await videos.delete_video(db, row)
+    directory = storage.video_dir(request.app[keys.CONFIG], row["public_id"])
+    request.app[PLAYBACK].forget_video(row["public_id"], directory)
+    await asyncio.to_thread(_remove_tree, directory)
+    return web.Response(status=204)
+
+
+async def post_progress(request: web.Request) -> web.Response:
+    db = request.app[keys.DB]
+    viewer = current_viewer(request)
+    row = await videos.visible_video(db, request.match_info["video_id"], viewer)
+    body: dict[str, Any] = await json_body(request, PROGRESS)
+    key = _viewer_key(request, viewer)
+    counted = await watching.record_progress(
+        db, row["id"], key, float(body["position"]), body.get("watched"), row["duration"])
+    views = await db.fetch_value("SELECT views FROM videos WHERE id = ?", (row["id"],))
+    position = await watching.resume_position(db, row["id"], key)
+    response = web.json_response(
+        {"position": position, "views": int(views or 0), "counted": counted})
+    _anon_cookie(request, response, viewer)
+    return response

@@ -1,0 +1,259 @@
+"""Media URLs: HLS (fMP4 and MPEG-TS), progressive MP4, original, poster, storyboard.
+
+Every handler first asks `access.authorize` (privacy, viewer, signed grant), then sends
+bytes with `files.send_parts` (RFC 9110 ranges and conditionals, sendfile). HEAD is
+answered by every route (aiohttp adds it to each GET route).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from server import keys, storage
+from server.errors import NotFound
+from server.identity import current_viewer
+from server.openapi import header_param, op, path_param, query_param
+from server.playback import hls
+from server.playback.access import Access, authorize, cache_control
+from server.playback.files import FilePart, send_parts
+from server.playback.state import PlaybackState, state
+
+RENDITION = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
+FMP4_FILE = re.compile(r"^(init\.mp4|seg_\d{5}\.m4s)$")
+TS_FILE = re.compile(r"^seg_(\d{5})\.ts$")
+PROGRESSIVE_FILE = re.compile(r"^([A-Za-z0-9_-]{1,40})\.mp4$")
+STORYBOARD_FILE = re.compile(r"^[A-Za-z0-9_-]{1,60}\.(jpg|vtt)$")
+CORS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Expose-Headers":
+        "Content-Length, Content-Range, Accept-Ranges, ETag, Last-Modified",
+    "Cross-Origin-Resource-Policy": "cross-origin",
+    "Timing-Allow-Origin": "*",
+}
+CONDITIONAL = ("Range", "If-None-Match", "If-Modified-Since", "If-Match",
+               "If-Unmodified-Since", "If-Range")
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def media(handler: Handler) -> Handler:
+    """A missing file (not produced yet, or removed) is a 404 problem, not a 500."""
+    @wraps(handler)
+    async def wrapper(request: web.Request) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except (FileNotFoundError, NotADirectoryError) as exc:
+            raise NotFound("this media file does not exist (yet)") from exc
+    return wrapper
+
+
+async def _authorized(request: web.Request) -> tuple[PlaybackState, Access, Path]:
+    st = state(request)
+    public_id = request.match_info["video_id"]
+    access = await authorize(request, st.videos, public_id)
+    return st, access, storage.video_dir(request.app[keys.CONFIG], public_id)
+
+
+def _part(request: web.Request, name: str, pattern: re.Pattern[str]) -> re.Match[str]:
+    match = pattern.match(request.match_info[name])
+    if match is None:
+        raise NotFound(f"no such {name}")
+    return match
+
+
+def _accepts_gzip(request: web.Request) -> bool:
+    for item in request.headers.get("Accept-Encoding", "").split(","):
+        coding, _, params = item.strip().partition(";")
+        if coding.strip().lower() in ("gzip", "*"):
+            return params.replace(" ", "").lower() not in ("q=0", "q=0.0", "q=0.00", "q=0.000")
+    return False
+
+
+def _grant_for_playlist(request: web.Request, access: Access) -> str | None:
+    """Carry the caller's grant down; a signed-in viewer of a non-public video gets one
+    minted, so players that drop headers and cookies can still fetch the segments."""
+    if access.sig is not None or access.video.privacy == "public":
+        return access.sig
+    if current_viewer(request) is None:
+        return None
+    return request.app[keys.SIGNER].media_grant(access.video.public_id, access.viewer_key)
+
+
+async def _text(request: web.Request, path: Path, flavour: str, content_type: str,
+                st: PlaybackState, access: Access) -> web.StreamResponse:
+    rendered = await st.playlists.get(path, _grant_for_playlist(request, access), flavour)
+    gz = _accepts_gzip(request)
+    body, validators = ((rendered.gzipped, rendered.gzip_validators) if gz
+                        else (rendered.body, rendered.validators))
+    # A playlist may still grow while the video is processing: always revalidate then.
+    scope = "public" if access.video.privacy == "public" else "private"
+    ready = access.video.status == "ready"
+    headers = {
+        **CORS,
+        "Cache-Control": f"{scope}, max-age=60" if ready else "no-cache",
+        "Vary": "Accept-Encoding",
+    }
+    if gz:
+        headers["Content-Encoding"] = "gzip"
+    if not any(h in request.headers for h in CONDITIONAL):
+        # The hot path: nothing to evaluate, answer from memory.
+        headers.update({"ETag": validators.etag, "Accept-Ranges": "bytes"})
+        return web.Response(body=body, headers=headers, content_type=content_type)
+    return await send_parts(request, [body], validators, content_type=content_type,
+                            headers=headers)
+
+
+async def _file(request: web.Request, path: Path, content_type: str, st: PlaybackState,
+                access: Access, extra: dict[str, str] | None = None) -> web.StreamResponse:
+    info = await st.stats.get(path)
+    headers = {**CORS, "Cache-Control": cache_control(access.video), **(extra or {})}
+    return await send_parts(request, [FilePart(str(path), 0, info.size)], info.validators,
+                            content_type=content_type, headers=headers)
+
+
+@media
+async def hls_master(request: web.Request) -> web.StreamResponse:
+    st, access, directory = await _authorized(request)
+    return await _text(request, directory / "hls" / "master.m3u8", "fmp4",
+                       hls.CONTENT_TYPE, st, access)
+
+
+@media
+async def hls_media(request: web.Request) -> web.StreamResponse:
+    st, access, directory = await _authorized(request)
+    rendition = _part(request, "rendition", RENDITION).group(0)
+    return await _text(request, directory / "hls" / rendition / "index.m3u8", "fmp4",
+                       hls.CONTENT_TYPE, st, access)
+
+
+@media
+async def hls_segment(request: web.Request) -> web.StreamResponse:
+    st, access, directory = await _authorized(request)
+    rendition = _part(request, "rendition", RENDITION).group(0)
+    name = _part(request, "segment", FMP4_FILE).group(0)
+    return await _file(request, directory / "hls" / rendition / name, "video/mp4", st, access)
+
+
+@media
+async def ts_master(request: web.Request) -> web.StreamResponse:
+    st, access, directory = await _authorized(request)
+    # The TS master lists the same variants; their relative URIs resolve under hls-ts/.
+    return await _text(request, directory / "hls" / "master.m3u8", "fmp4",
+                       hls.CONTENT_TYPE, st, access)
+
+
+@media
+async def ts_media(request: web.Request) -> web.StreamResponse:
+    st, access, directory = await _authorized(request)
+    rendition = _part(request, "rendition", RENDITION).group(0)
+    return await _text(request, directory / "hls" / rendition / "index.m3u8", "ts",
+                       hls.CONTENT_TYPE, st, access)
+
+
+@media
+async def ts_segment(request: web.Request) -> web.StreamResponse:
+    st, access, directory = await _authorized(request)
+    rendition = _part(request, "rendition", RENDITION).group(0)
+    number = _part(request, "segment", TS_FILE).group(1)
+    source = directory / "hls" / rendition
+    out = directory / "hls-ts" / rendition / f"seg_{number}.ts"
+    await st.ts.ensure(source / "init.mp4", source / f"seg_{number}.m4s", out)
+    return await _file(request, out, "video/mp2t", st, access)
+
+
+@media
+async def progressive_mp4(request: web.Request) -> web.StreamResponse:
+    st, access, directory = await _authorized(request)
+    rendition = _part(request, "file", PROGRESSIVE_FILE).group(1)
+    duration = await request.app[keys.DB].fetch_value(
+        "SELECT duration FROM renditions WHERE video_id = ? AND name = ?",
+        (access.video.key, rendition))
+    if duration is None:
+        raise NotFound(f"no rendition '{rendition}'")
+    layout = await st.layouts.get(directory / "hls" / rendition, float(duration),
+                                  settled=access.video.status == "ready")
+    headers = {**CORS, "Cache-Control": cache_control(access.video)}
+    return await send_parts(request, layout.parts, layout.validators,
+                            content_type="video/mp4", headers=headers)
+
+
+@media
+async def original(request: web.Request) -> web.StreamResponse:
+    st, access, directory = await _authorized(request)
+    video = access.video
+    owner = current_viewer(request)
+    if not video.allow_download and not (owner and (owner.user_id == video.owner_id
+                                                    or owner.is_admin)):
+        raise NotFound("the owner does not offer the original file")
+    extra = {}
+    if request.query.get("download") == "1":
+        name = video.original_filename or f"{video.public_id}"
+        safe = re.sub(r'[^A-Za-z0-9._ -]', "_", name)
+        extra["Content-Disposition"] = f'attachment; filename="{safe}"'
+    return await _file(request, directory / "original",
+                       video.original_mime or "application/octet-stream", st, access, extra)
+
+
+@media
+async def poster(request: web.Request) -> web.StreamResponse:
+    st, access, directory = await _authorized(request)
+    return await _file(request, directory / "poster.jpg", "image/jpeg", st, access)
+
+
+@media
+async def storyboard(request: web.Request) -> web.StreamResponse:
+    st, access, directory = await _authorized(request)
+    match = _part(request, "file", STORYBOARD_FILE)
+    path = directory / "storyboard" / match.group(0)
+    if match.group(1) == "vtt":
+        return await _text(request, path, "vtt", "text/vtt", st, access)
+    return await _file(request, path, "image/jpeg", st, access)
+
+
+def _media_op(summary: str, content_type: str, *extra_params: dict[str, Any]) -> dict[str, Any]:
+    params = [
+        path_param("video_id", "the video's public id"), *extra_params,
+        query_param("sig", {"type": "string"}, "signed media grant from GET /api/videos/{id}"),
+        header_param("Range", "RFC 9110 byte ranges"),
+        header_param("If-Range", "an ETag or HTTP date"),
+        header_param("If-None-Match", "ETags"),
+        header_param("If-Modified-Since", "an HTTP date"),
+    ]
+    get = op(summary, tag="playback", params=params, auth="optional",
+             responses={200: content_type, 206: content_type, 304: None, 416: None})
+    head = op(summary + " (headers only)", tag="playback", params=params, auth="optional",
+              responses={200: None, 304: None})
+    return {"get": get, "head": head}
+
+
+_RENDITION = path_param("rendition", "a rendition's name, e.g. 720p or audio")
+_SEGMENT = path_param("segment", "init.mp4 or seg_NNNNN.m4s (TS: seg_NNNNN.ts)")
+_FILE = path_param("file", "a file name")
+_V = "/api/videos/{video_id}"
+M3U8 = hls.CONTENT_TYPE
+PATHS = {
+    f"{_V}/hls/master.m3u8": _media_op("fMP4 HLS master playlist", M3U8),
+    f"{_V}/hls/{{rendition}}/index.m3u8": _media_op("fMP4 media playlist", M3U8, _RENDITION),
+    f"{_V}/hls/{{rendition}}/{{segment}}": _media_op(
+        "fMP4 init or media segment", "video/mp4", _RENDITION, _SEGMENT),
+    f"{_V}/hls-ts/master.m3u8": _media_op("MPEG-TS HLS master playlist", M3U8),
+    f"{_V}/hls-ts/{{rendition}}/index.m3u8": _media_op(
+        "MPEG-TS media playlist", M3U8, _RENDITION),
+    f"{_V}/hls-ts/{{rendition}}/{{segment}}": _media_op(
+        "MPEG-TS segment, remuxed from fMP4 on first request", "video/mp2t",
+        _RENDITION, _SEGMENT),
+    f"{_V}/progressive/{{file}}": _media_op(
+        "one rendition as a single seekable MP4 (<rendition>.mp4)", "video/mp4", _FILE),
+    f"{_V}/original": _media_op(
+        "the uploaded file, when the owner allows downloads", "application/octet-stream",
+        query_param("download", {"enum": ["1"]}, "1: as an attachment")),
+    f"{_V}/poster.jpg": _media_op("poster frame", "image/jpeg"),
+    f"{_V}/storyboard/{{file}}": _media_op(
+        "seek preview sprites and their WebVTT index", "text/vtt", _FILE),
+}
+SCHEMAS: dict[str, Any] = {}

@@ -1,0 +1,1 @@
+"""Playback: HLS (fMP4 and MPEG-TS), progressive MP4, byte ranges and media access."""

@@ -1,0 +1,138 @@
+"""Who may fetch a media URL: the video's privacy, the viewer, and signed media grants.
+
+Public and unlisted videos: anyone. Private: the owner and administrators, by Bearer token,
+session cookie, or a signed grant (`?sig=`) made for one of them. A grant names one video
+and one viewer (`u:<user id>` or `anon:<cookie id>`) and expires after
+`signed_url_seconds`. Privacy is checked on every request, so making a video private stops
+every grant made for anyone else at once; the small per-process cache below is dropped
+for a video whenever it is changed through the API.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from server import keys
+from server.db import Database
+from server.errors import Forbidden, NotFound
+from server.identity import Viewer, current_viewer
+
+CACHE_SECONDS = 2.0
+ANON_COOKIE = "rh_viewer"
+SIG_PARAM = "sig"
+
+
+@dataclass(frozen=True)
+class MediaVideo:
+    key: int
+    public_id: str
+    owner_id: int
+    privacy: str
+    status: str
+    allow_download: bool
+    original_filename: str
+    original_mime: str
+
+
+@dataclass(frozen=True)
+class Access:
+    video: MediaVideo
+    sig: str | None  # the grant to carry on to the URLs a playlist lists
+    viewer_key: str
+
+
+class VideoCache:
+    """public id -> (privacy, owner, status) for a couple of seconds: media requests are
+    many and small, and each would otherwise cost a database round trip."""
+
+    def __init__(self) -> None:
+        self._videos: dict[str, tuple[float, MediaVideo | None]] = {}
+        self._admins: dict[int, tuple[float, bool]] = {}
+
+    async def video(self, db: Database, public_id: str) -> MediaVideo | None:
+        now = time.monotonic()
+        hit = self._videos.get(public_id)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        row = await db.fetch_one(
+            "SELECT id, owner_id, privacy, status, allow_download, original_filename,"
+            " original_mime FROM videos"
+            " WHERE public_id = ?", (public_id,))
+        found = None if row is None else MediaVideo(
+            row["id"], public_id, row["owner_id"], row["privacy"], row["status"],
+            bool(row["allow_download"]), row["original_filename"], row["original_mime"])
+        if len(self._videos) > 10_000:
+            self._videos.clear()
+        self._videos[public_id] = (now + CACHE_SECONDS, found)
+        return found
+
+    async def is_admin(self, db: Database, user_id: int) -> bool:
+        now = time.monotonic()
+        hit = self._admins.get(user_id)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        value = bool(await db.fetch_value(
+            "SELECT is_admin FROM users WHERE id = ? AND disabled = 0", (user_id,)))
+        if len(self._admins) > 10_000:
+            self._admins.clear()
+        self._admins[user_id] = (now + CACHE_SECONDS, value)
+        return value
+
+    def forget(self, public_id: str) -> None:
+        self._videos.pop(public_id, None)
+
+
+def viewer_key(request: web.Request, viewer: Viewer | None) -> str:
+    if viewer is not None:
+        return f"u:{viewer.user_id}"
+    anon = request.cookies.get(ANON_COOKIE, "")
+    return f"anon:{anon}" if anon else "anon"
+
+
+def may_view(video: MediaVideo, viewer: Viewer | None) -> bool:
+    if video.privacy in ("public", "unlisted"):
+        return True
+    return viewer is not None and (viewer.user_id == video.owner_id or viewer.is_admin)
+
+
+async def _grant_allows(
+    request: web.Request, cache: VideoCache, video: MediaVideo, granted_to: str
+) -> bool:
+    if video.privacy != "private":
+        return True
+    kind, _, ident = granted_to.partition(":")
+    if kind != "u" or not ident.isdigit():
+        return False
+    user_id = int(ident)
+    return user_id == video.owner_id or await cache.is_admin(request.app[keys.DB], user_id)
+
+
+async def authorize(request: web.Request, cache: VideoCache, public_id: str) -> Access:
+    """Raises 404 when the video is unknown or hidden from this viewer, 403 for a bad grant."""
+    video = await cache.video(request.app[keys.DB], public_id)
+    if video is None:
+        raise NotFound(f"no video '{public_id}'")
+    viewer = current_viewer(request)
+    sig = request.query.get(SIG_PARAM)
+    if sig is not None:
+        granted_to = request.app[keys.SIGNER].read_media_grant(sig, public_id)
+        if granted_to is None:
+            raise Forbidden("the signed URL is invalid, expired or for another video",
+                            slug="bad-signature")
+        if not await _grant_allows(request, cache, video, granted_to):
+            raise Forbidden("the signed URL no longer gives access to this video",
+                            slug="bad-signature")
+        return Access(video, sig, granted_to)
+    if not may_view(video, viewer):
+        raise NotFound(f"no video '{public_id}'")
+    return Access(video, None, viewer_key(request, viewer))
+
+
+def cache_control(video: MediaVideo) -> str:
+    """Immutable media of a public video may sit in shared caches for a year."""
+    if video.privacy == "public":
+        return "public, max-age=31536000, immutable"
+    return "private, max-age=31536000, immutable"

@@ -1,0 +1,138 @@
+"""HLS playlists as served: the stored fMP4 playlists, or their MPEG-TS flavour, with the
+viewer's media grant carried down to every URI (RFC 8216 4.3.2.5 `URI=` attributes and
+plain URI lines), gzip-compressed when the client accepts it.
+
+Playlists are small and requested often, so each rendered body (and its gzip form) is kept
+in memory, checked against the file's modification time at most once a second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import hashlib
+import os
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote
+
+from server.playback.ranges import Validators
+
+CONTENT_TYPE = "application/vnd.apple.mpegurl"
+RECHECK_SECONDS = 1.0
+MAX_ENTRIES = 2048
+_URI_ATTR = re.compile(r'URI="([^"]*)"')
+_FMP4_SEGMENT = re.compile(r"^(seg_\d{5})\.m4s$")
+
+
+@dataclass(frozen=True)
+class Rendered:
+    body: bytes
+    gzipped: bytes
+    validators: Validators
+    gzip_validators: Validators
+
+
+def _with_sig(uri: str, sig: str | None) -> str:
+    if not sig:
+        return uri
+    return f"{uri}{'&' if '?' in uri else '?'}sig={quote(sig, safe='')}"
+
+
+def _to_ts(line: str) -> str | None:
+    """The TS flavour of one media playlist line; None drops it (the fMP4 init map)."""
+    if line.startswith("#EXT-X-MAP"):
+        return None
+    match = _FMP4_SEGMENT.match(line)
+    return f"{match.group(1)}.ts" if match else line
+
+
+def rewrite_vtt(text: str, sig: str | None) -> str:
+    """Storyboard cues name sprite images (`sprite_000.jpg#xywh=...`): the grant goes
+    before the fragment."""
+    if not sig:
+        return text
+    out = []
+    for line in text.splitlines():
+        if not line.startswith(("WEBVTT", "NOTE")) and "-->" not in line and line.strip():
+            uri, hash_, fragment = line.strip().partition("#")
+            line = _with_sig(uri, sig) + hash_ + fragment
+        out.append(line)
+    return "\n".join(out) + "\n"
+
+
+def rewrite(text: str, sig: str | None, flavour: str) -> str:
+    """flavour: "fmp4" (as stored), "ts" (MPEG-TS segments, no init map) or "vtt"."""
+    if flavour == "vtt":
+        return rewrite_vtt(text, sig)
+    ts = flavour == "ts"
+    out: list[str] = []
+    for line in text.splitlines():
+        if ts:
+            converted = _to_ts(line)
+            if converted is None:
+                continue
+            line = converted
+        if line.startswith("#"):
+            line = _URI_ATTR.sub(lambda m: f'URI="{_with_sig(m.group(1), sig)}"', line)
+        elif line.strip():
+            line = _with_sig(line.strip(), sig)
+        out.append(line)
+    return "\n".join(out) + "\n"
+
+
+def _read(path: Path) -> tuple[int, str]:
+    with open(path, encoding="utf-8") as fh:
+        mtime = os.fstat(fh.fileno()).st_mtime_ns
+        return mtime, fh.read()
+
+
+def _render(text: str, mtime_ns: int, sig: str | None, flavour: str) -> Rendered:
+    body = rewrite(text, sig, flavour).encode()
+    digest = hashlib.blake2b(body, digest_size=12).hexdigest()
+    seconds = mtime_ns // 1_000_000_000
+    return Rendered(
+        body, gzip.compress(body, 6, mtime=0),
+        Validators(f'"{digest}"', seconds), Validators(f'"{digest}-gz"', seconds),
+    )
+
+
+class PlaylistCache:
+    def __init__(self) -> None:
+        self._sources: dict[Path, tuple[float, int, str]] = {}
+        self._rendered: dict[tuple[Path, str, str | None], tuple[int, Rendered]] = {}
+
+    async def _source(self, path: Path) -> tuple[int, str]:
+        now = time.monotonic()
+        hit = self._sources.get(path)
+        if hit is not None and hit[0] > now:
+            return hit[1], hit[2]
+        mtime, text = await asyncio.to_thread(_read, path)  # FileNotFoundError -> 404
+        if len(self._sources) > MAX_ENTRIES:
+            self._sources.clear()
+        self._sources[path] = (now + RECHECK_SECONDS, mtime, text)
+        return mtime, text
+
+    async def get(self, path: Path, sig: str | None, flavour: str) -> Rendered:
+        mtime, text = await self._source(path)
+        key = (path, flavour, sig)
+        hit = self._rendered.get(key)
+        if hit is not None and hit[0] == mtime:
+            return hit[1]
+        rendered = _render(text, mtime, sig, flavour)
+        if len(self._rendered) > MAX_ENTRIES:
+            self._rendered.clear()
+        self._rendered[key] = (mtime, rendered)
+        return rendered
+
+    def forget(self, prefix: Path) -> None:
+        for cache in (self._sources, self._rendered):
+            for key in [k for k in cache if _under(k, prefix)]:
+                del cache[key]  # type: ignore[arg-type]
+
+
+def _under(key: object, prefix: Path) -> bool:
+    path = key[0] if isinstance(key, tuple) else key
+    return isinstance(path, Path) and path.is_relative_to(prefix)

@@ -1,0 +1,152 @@
+"""Real players against a real server: ffmpeg reads whole HLS ladders (fMP4 and TS),
+ffprobe reads and seeks the progressive MP4s, the m3u8 parser checks every playlist."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import m3u8
+from aiohttp.test_utils import TestClient
+
+from server import keys, storage
+from tests.helpers import check_openapi, sign_up
+from tests.playback.conftest import Tree, add_video
+
+
+async def run(*argv: str) -> tuple[int, str, str]:
+    proc = await asyncio.create_subprocess_exec(
+        *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(proc.communicate(), timeout=120)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+def url(client: TestClient, path: str) -> str:
+    return str(client.make_url(path))
+
+
+async def _decode_all(client: TestClient, master: str) -> None:
+    code, _, err = await run("ffmpeg", "-v", "error", "-i", url(client, master),
+                             "-map", "0", "-f", "null", "-")
+    assert code == 0, err
+    assert err.strip() == "", err
+
+
+async def test_ffmpeg_plays_fmp4_and_ts_ladders_of_a_private_video(
+    client: TestClient, hls_tree: Tree, openapi: dict[str, Any]
+) -> None:
+    alice = await sign_up(client, "alice")
+    vid = await add_video(client, alice, hls_tree, privacy="private")
+    resp = await client.get(f"/api/videos/{vid}", headers=alice.headers)
+    body = await check_openapi(openapi, resp)
+    # Signed URLs only: ffmpeg sends no token and no cookie.
+    await _decode_all(client, body["streams"]["hls"])
+    await _decode_all(client, body["streams"]["hls_ts"])
+    cached = storage.video_dir(client.app[keys.CONFIG], vid) / "hls-ts"
+    assert sorted(p.name for p in (cached / "360p").glob("*.ts")) == [
+        f"seg_{i:05d}.ts" for i in range(hls_tree.result.renditions[0].segments)]
+
+
+async def test_playlists_parse_and_carry_the_grant(client: TestClient, hls_tree: Tree) -> None:
+    alice = await sign_up(client, "alice")
+    vid = await add_video(client, alice, hls_tree, privacy="unlisted")
+    body = await (await client.get(f"/api/videos/{vid}")).json()
+    for flavour, key, ext in (("hls", "hls", ".m4s"), ("hls-ts", "hls_ts", ".ts")):
+        resp = await client.get(body["streams"][key], headers={"Accept-Encoding": "gzip"})
+        assert resp.status == 200
+        assert resp.headers["Content-Type"] == "application/vnd.apple.mpegurl"
+        assert resp.headers["Content-Encoding"] == "gzip"
+        master = m3u8.loads(await resp.text())
+        assert master.is_variant
+        names = {r.name for r in hls_tree.result.renditions}
+        assert len(master.playlists) == len(names)
+        for variant in master.playlists:
+            assert "sig=" in variant.uri
+            assert variant.stream_info.bandwidth > 0 and variant.stream_info.codecs
+            media_url = f"/api/videos/{vid}/{flavour}/{variant.uri}"
+            mresp = await client.get(media_url)
+            assert mresp.status == 200, media_url
+            media = m3u8.loads(await mresp.text())
+            assert media.is_endlist and media.playlist_type == "vod"
+            assert media.segments and all(s.uri.split("?")[0].endswith(ext)
+                                          for s in media.segments)
+            assert all("sig=" in s.uri for s in media.segments)
+            if flavour == "hls":
+                assert media.segment_map and "sig=" in media.segment_map[0].uri
+            else:
+                assert not media.segment_map
+            assert abs(sum(s.duration for s in media.segments) - 4.0) < 0.2
+    raw = await client.get(f"/api/videos/{vid}/hls/master.m3u8",
+                           headers={"Accept-Encoding": "identity"})
+    assert "Content-Encoding" not in raw.headers
+    assert raw.headers["Cache-Control"] == "private, max-age=60"
+
+
+async def test_processing_playlists_are_not_cached(client: TestClient, hls_tree: Tree) -> None:
+    alice = await sign_up(client, "alice")
+    vid = await add_video(client, alice, hls_tree, status="processing")
+    resp = await client.get(f"/api/videos/{vid}/hls/master.m3u8",
+                            headers={"Accept-Encoding": "gzip"})
+    assert resp.headers["Cache-Control"] == "no-cache"
+    assert resp.headers["Content-Encoding"] == "gzip"  # the client inflates it
+    assert (await resp.read()).startswith(b"#EXTM3U")
+    seg = await client.get(f"/api/videos/{vid}/hls/360p/seg_00000.m4s")
+    assert seg.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+    assert seg.headers["Content-Type"] == "video/mp4"
+    assert seg.headers["ETag"].startswith('"')
+
+
+async def test_ffprobe_reads_and_seeks_every_progressive_mp4(
+    client: TestClient, hls_tree: Tree
+) -> None:
+    alice = await sign_up(client, "alice")
+    vid = await add_video(client, alice, hls_tree)
+    body = await (await client.get(f"/api/videos/{vid}")).json()
+    progressive = body["streams"]["progressive"]
+    assert {p["name"] for p in progressive} == {"360p", "240p"}
+    for entry in progressive:
+        target = url(client, entry["url"])
+        code, out, err = await run("ffprobe", "-v", "error", "-show_entries",
+                                   "format=duration:stream=codec_name,width,height",
+                                   "-of", "json", target)
+        assert code == 0, err
+        info = json.loads(out)
+        assert abs(float(info["format"]["duration"]) - 4.0) < 0.2
+        assert {s["codec_name"] for s in info["streams"]} == {"h264", "aac"}
+        assert info["streams"][0]["height"] == entry["height"]
+        # Seek into the middle: reading starts at the keyframe opening the segment that
+        # holds 2.5 s (segments start with IDR frames), not at 0.
+        media = m3u8.load(str(hls_tree.root / "hls" / entry["name"] / "index.m3u8"))
+        starts = [sum(s.duration for s in media.segments[:i])
+                  for i in range(len(media.segments))]
+        expected = max(t for t in starts if t <= 2.5)
+        assert expected > 0.5
+        code, out, err = await run("ffprobe", "-v", "error", "-read_intervals", "2.5%+0.2",
+                                   "-select_streams", "v", "-show_entries",
+                                   "frame=pts_time", "-of", "json", target)
+        assert code == 0, err
+        frames = json.loads(out)["frames"]
+        assert frames and expected <= float(frames[0]["pts_time"]) <= expected + 0.2, frames[:2]
+        code, _, err = await run("ffmpeg", "-v", "error", "-i", target, "-f", "null", "-")
+        assert code == 0 and not err.strip(), err
+
+
+async def test_concurrent_first_requests_remux_a_ts_segment_once(
+    client: TestClient, hls_tree: Tree
+) -> None:
+    from server.playback.state import PLAYBACK
+
+    alice = await sign_up(client, "alice")
+    vid = await add_video(client, alice, hls_tree)
+    path = f"/api/videos/{vid}/hls-ts/360p/seg_00001.ts"
+    responses = await asyncio.gather(*[client.get(path) for _ in range(6)])
+    bodies = {await r.read() for r in responses}
+    assert [r.status for r in responses] == [200] * 6
+    assert len(bodies) == 1 and next(iter(bodies))[0] == 0x47  # MPEG-TS sync byte
+    assert responses[0].headers["Content-Type"] == "video/mp2t"
+    assert client.app[PLAYBACK].ts.remuxes == 1
+    again = await client.get(path, headers={"Range": "bytes=188-375"})
+    assert again.status == 206 and (await again.read())[0] == 0x47
+    assert client.app[PLAYBACK].ts.remuxes == 1
