@@ -34,8 +34,11 @@ CLIPS: dict[str, Clip] = {
                        options={"preset": "ultrafast", "x265-params": "log-level=error"}),
     "vp9.webm": Clip(320, 240, seconds=2.0, vcodec="libvpx-vp9", acodec="libopus",
                      options={"deadline": "realtime", "cpu-used": "8"}),
+    # 640x360 H.264 within the 360p cap, a keyframe every second: the top rung is a remux.
+    "remux_360p.mp4": Clip(640, 360, seconds=4.0, gop=30, options={
+        "crf": "30", "preset": "veryfast", "x264-params": "scenecut=0"}),
     # Long enough that a job can be interrupted while it runs (about 4 s of work here).
-    "long_480p.mp4": Clip(854, 480, seconds=12.0, gop=60, options=LOW),
+    "long_480p.mp4": Clip(854, 480, seconds=20.0, gop=60, options=LOW),
 }
 
 
