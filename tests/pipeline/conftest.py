@@ -27,7 +27,7 @@ CLIPS: dict[str, Clip] = {
     "h264_720p.mp4": Clip(1280, 720, seconds=3.0, gop=30, options=LOW),
     "no_audio.mp4": Clip(320, 240, seconds=2.0, acodec=None, options=LOW),
     "audio_only.m4a": Clip(vcodec=None, seconds=2.0),
-    "odd_175x143.mp4": Clip(175, 143, seconds=2.0, options=LOW),
+    "odd_175x143.mp4": Clip(175, 143, seconds=2.0, pix_fmt="yuv444p", options=LOW),
     "portrait_rotated.mp4": Clip(320, 180, seconds=2.0, rotation=90, options=LOW),
     "vfr.mp4": Clip(320, 240, seconds=2.0, vfr=True, options=LOW),
     "hevc10.mkv": Clip(320, 240, seconds=2.0, vcodec="libx265", pix_fmt="yuv420p10le",
