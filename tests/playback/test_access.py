@@ -1,0 +1,145 @@
+"""Who may fetch each kind of media URL: every actor against every URL kind, for public,
+unlisted and private videos. Hidden videos answer 404 (a private id cannot be probed);
+bad signatures answer 403 problem+json."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+from itsdangerous import TimestampSigner, URLSafeTimedSerializer
+
+from server import keys
+from tests.helpers import User, sign_up
+from tests.playback.conftest import Tree, add_video, make_admin
+
+KINDS = [
+    "hls/master.m3u8", "hls/360p/index.m3u8", "hls/360p/init.mp4", "hls/audio/seg_00000.m4s",
+    "hls-ts/master.m3u8", "hls-ts/240p/index.m3u8", "hls-ts/240p/seg_00000.ts",
+    "progressive/240p.mp4", "original", "poster.jpg", "storyboard/storyboard.vtt",
+    "storyboard/sprite_000.jpg",
+]
+ACTORS = ["owner", "other", "anonymous", "admin", "signed", "expired", "tampered",
+          "other-video"]
+ALLOWED = {
+    "public": {"owner", "other", "anonymous", "admin", "signed"},
+    "unlisted": {"owner", "other", "anonymous", "admin", "signed"},
+    "private": {"owner", "admin", "signed"},
+}
+
+
+class _OldSigner(TimestampSigner):
+    def get_timestamp(self) -> int:
+        return int(time.time()) - 10 * 24 * 3600
+
+
+def _expired_grant(client: TestClient, vid: str, viewer: str) -> str:
+    secret = (client.app[keys.CONFIG].data_dir / "secret.key").read_text().strip()
+    serializer = URLSafeTimedSerializer(secret, salt="media-grant", signer=_OldSigner)
+    return str(serializer.dumps({"v": vid, "w": viewer}))
+
+
+def _with(path: str, sig: str) -> str:
+    return f"{path}?sig={sig}"
+
+
+async def _request(client: TestClient, vid: str, kind: str, actor: str,
+                   people: dict[str, User], grants: dict[str, str]) -> tuple[int, Any]:
+    path = f"/api/videos/{vid}/{kind}"
+    headers = {}
+    if actor in ("owner", "other", "admin"):
+        headers = people[actor].headers
+    elif actor != "anonymous":
+        path = _with(path, grants[actor])
+    resp = await client.get(path, headers=headers)
+    body = await resp.read()
+    return resp.status, (resp.content_type, body)
+
+
+@pytest.mark.parametrize("privacy", ["public", "unlisted", "private"])
+async def test_access_matrix(client: TestClient, hls_tree: Tree, privacy: str) -> None:
+    owner = await sign_up(client, "owner")
+    people = {"owner": owner, "other": await sign_up(client, "other"),
+              "admin": await make_admin(client, "root")}
+    vid = await add_video(client, owner, hls_tree, privacy=privacy)
+    elsewhere = await add_video(client, owner, hls_tree, privacy="public")
+    # The owner's signed URL, used with no header at all (as a TV or <video> would).
+    signed = await (await client.get(f"/api/videos/{vid}", headers=owner.headers)).json()
+    grant = signed["streams"]["hls"].split("sig=")[1]
+    other_video = (await (await client.get(f"/api/videos/{elsewhere}")).json())[
+        "streams"]["hls"].split("sig=")[1]
+    grants = {
+        "signed": grant,
+        "expired": _expired_grant(client, vid, f"u:{owner.id}"),
+        "tampered": grant[:-3] + ("AAA" if not grant.endswith("AAA") else "BBB"),
+        "other-video": other_video,
+    }
+    failures = []
+    for kind in KINDS:
+        for actor in ACTORS:
+            status, (ctype, body) = await _request(client, vid, kind, actor, people, grants)
+            if actor in ALLOWED[privacy]:
+                want = 200
+            elif actor in ("expired", "tampered", "other-video"):
+                want = 403
+            else:
+                want = 404
+            if status != want:
+                failures.append(f"{kind} as {actor}: {status}, wanted {want}")
+            elif status >= 400 and ctype != "application/problem+json":
+                failures.append(f"{kind} as {actor}: {ctype}")
+            elif status == 200 and not body:
+                failures.append(f"{kind} as {actor}: empty body")
+    assert not failures, "\n".join(failures)
+
+
+async def test_making_a_video_private_stops_other_viewers_grants(
+    client: TestClient, hls_tree: Tree
+) -> None:
+    owner = await sign_up(client, "owner")
+    vid = await add_video(client, owner, hls_tree, privacy="unlisted")
+    anon = (await (await client.get(f"/api/videos/{vid}")).json())["streams"]["hls"]
+    mine = (await (await client.get(f"/api/videos/{vid}", headers=owner.headers)).json())[
+        "streams"]["hls"]
+    assert (await client.get(anon)).status == 200
+    resp = await client.patch(f"/api/videos/{vid}", json={"privacy": "private"},
+                              headers=owner.headers)
+    assert resp.status == 200
+    denied = await client.get(anon)
+    assert denied.status == 403 and denied.content_type == "application/problem+json"
+    assert (await client.get(mine)).status == 200  # the owner's own grant still works
+
+
+async def test_original_needs_allow_download_unless_owner(
+    client: TestClient, hls_tree: Tree
+) -> None:
+    owner = await sign_up(client, "owner")
+    vid = await add_video(client, owner, hls_tree, allow_download=0)
+    body = await (await client.get(f"/api/videos/{vid}")).json()
+    assert body["streams"]["original"] is None
+    assert (await client.get(f"/api/videos/{vid}/original")).status == 404
+    resp = await client.get(f"/api/videos/{vid}/original?download=1", headers=owner.headers)
+    assert resp.status == 200
+    assert resp.headers["Content-Disposition"] == 'attachment; filename="holiday.mp4"'
+
+
+async def test_bad_names_are_404(client: TestClient, hls_tree: Tree) -> None:
+    owner = await sign_up(client, "owner")
+    vid = await add_video(client, owner, hls_tree)
+    for path in ("hls/..%2F..%2Foriginal/index.m3u8",
+                 "hls/360p/seg_1.m4s", "hls/nope/index.m3u8", "hls-ts/360p/seg_00099.ts",
+                 "progressive/nope.mp4", "storyboard/secret.key", "hls/360p/index.m3u8x"):
+        resp = await client.get(f"/api/videos/{vid}/{path}")
+        assert resp.status == 404, path
+    assert (await client.get("/api/videos/nope/hls/master.m3u8")).status == 404
+
+
+async def test_media_responses_allow_other_origins(client: TestClient, hls_tree: Tree) -> None:
+    owner = await sign_up(client, "owner")
+    vid = await add_video(client, owner, hls_tree)
+    resp = await client.get(f"/api/videos/{vid}/hls/360p/init.mp4",
+                            headers={"Origin": "http://tv.local"})
+    assert resp.headers["Access-Control-Allow-Origin"] == "*"
+    assert "Content-Range" in resp.headers["Access-Control-Expose-Headers"]
