@@ -107,8 +107,9 @@ async def finish(db: Database, job: Claimed, progress: dict[str, Any]) -> bool:
     text = json.dumps(progress, separators=(",", ":"))
     async with db.transaction() as conn:
         await conn.execute(
-            "UPDATE jobs SET status = 'done', progress = ?, worker_pid = NULL, finished_at = ?,"
-            " last_error = NULL WHERE id = ?", (text, utc_now_iso(), job.job_id))
+            # last_error stays: what made an earlier attempt fail, if one did.
+            "UPDATE jobs SET status = 'done', progress = ?, worker_pid = NULL, finished_at = ?"
+            " WHERE id = ?", (text, utc_now_iso(), job.job_id))
         cursor = await conn.execute(
             f"UPDATE videos SET status = 'ready', error = NULL, progress = ?, {_TOUCH},"
             " published_at = COALESCE(published_at, ?) WHERE id = ? AND status != 'ready'",

@@ -1,0 +1,100 @@
+"""A job survives its worker being killed; an owner or admin can cancel it."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from aiohttp.test_utils import TestClient
+
+from server import keys, storage
+from tests.helpers import User, sign_up
+from tests.pipeline.conftest import finished, job_row, submit, wait_for
+from tests.pipeline.hlsserve import decode_errors
+
+
+async def running_with_progress(client: TestClient, owner: User, video_id: str) -> Any:
+    """Wait until the job's worker is encoding (progress reported), return the job row."""
+    await wait_for(client, owner, video_id,
+                   lambda b: (b["progress"] or {}).get("percent", 0) >= 10, timeout=60)
+    job = await job_row(client, video_id)
+    assert job["status"] == "running" and job["worker_pid"], dict(job)
+    return job
+
+
+def gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    # A zombie is gone too (its parent has not reaped it yet).
+    return "State:\tZ" in Path(f"/proc/{pid}/status").read_text()
+
+
+async def test_killed_worker_is_retried_and_finishes(
+    client: TestClient, owner: User, clip: Callable[[str], Path]
+) -> None:
+    video_id = await submit(client, owner, clip("long_480p.mp4"))
+    job = await running_with_progress(client, owner, video_id)
+    os.kill(job["worker_pid"], signal.SIGKILL)
+    body = await wait_for(client, owner, video_id,
+                          lambda b: b["status"] == "uploaded", timeout=10)
+    assert body["progress"] is None  # partial outputs removed, waiting for its retry
+    assert not storage.hls_dir(client.app[keys.CONFIG], video_id).exists()
+    body = await wait_for(client, owner, video_id, finished, timeout=120)
+    assert body["status"] == "ready", body
+    job = await job_row(client, video_id)
+    assert (job["status"], job["attempts"]) == ("done", 2)
+    assert "exited with code -9" in job["last_error"]
+    hls = storage.hls_dir(client.app[keys.CONFIG], video_id)
+    assert await decode_errors(str(hls / "master.m3u8")) == ""
+
+
+async def test_cancel_stops_the_worker_within_a_second(
+    client: TestClient, owner: User, clip: Callable[[str], Path]
+) -> None:
+    video_id = await submit(client, owner, clip("long_480p.mp4"))
+    job = await running_with_progress(client, owner, video_id)
+    stranger = await sign_up(client, "stranger")
+    resp = await client.post(f"/api/videos/{video_id}/cancel", headers=stranger.headers)
+    assert resp.status == 403
+    resp = await client.post(f"/api/videos/{video_id}/cancel")
+    assert resp.status == 401
+
+    started = time.monotonic()
+    resp = await client.post(f"/api/videos/{video_id}/cancel", headers=owner.headers)
+    assert resp.status == 200, await resp.text()
+    assert time.monotonic() - started < 1.5
+    body = await resp.json()
+    assert (body["status"], body["error"]) == ("failed", "processing was cancelled")
+    assert gone(job["worker_pid"])
+    job = await job_row(client, video_id)
+    assert job["status"] == "cancelled"
+    config = client.app[keys.CONFIG]
+    assert not storage.hls_dir(config, video_id).exists()
+    assert not storage.poster_path(config, video_id).exists()
+    assert storage.original_path(config, video_id).exists()  # the upload itself is kept
+    resp = await client.post(f"/api/videos/{video_id}/cancel", headers=owner.headers)
+    assert resp.status == 409
+    await asyncio.sleep(1.2)  # the dispatcher never picks a cancelled job up again
+    assert (await job_row(client, video_id))["status"] == "cancelled"
+
+
+async def test_cancel_a_queued_job(
+    client: TestClient, owner: User, clip: Callable[[str], Path]
+) -> None:
+    busy = await submit(client, owner, clip("long_480p.mp4"))  # one worker: the next waits
+    waiting = await submit(client, owner, clip("no_audio.mp4"))
+    await running_with_progress(client, owner, busy)
+    assert (await job_row(client, waiting))["status"] == "queued"
+    resp = await client.post(f"/api/videos/{waiting}/cancel", headers=owner.headers)
+    assert resp.status == 200
+    assert (await resp.json())["error"] == "processing was cancelled"
+    assert (await job_row(client, waiting))["status"] == "cancelled"
+    body = await wait_for(client, owner, busy, finished, timeout=120)
+    assert body["status"] == "ready"
