@@ -16,12 +16,14 @@ setup: $(BIN)/python
 run: setup
 	$(BIN)/python run.py
 
-# Debian packages the tests use as real peers: ffmpeg/ffprobe, Chromium, nginx and wrk.
+# Debian packages the tests use as real peers: ffmpeg/ffprobe, Chromium, nginx and wrk;
+# npm installs the browser libraries the UI serves.
 system-deps:
-	@if ! dpkg -s ffmpeg chromium nginx wrk >/dev/null 2>&1; then \
+	@if ! dpkg -s ffmpeg chromium nginx wrk >/dev/null 2>&1 || ! command -v npm >/dev/null; then \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  NPM=$$(command -v npm >/dev/null || echo npm); \
 	  $$SUDO apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq ffmpeg chromium nginx wrk >/dev/null; \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq ffmpeg chromium nginx wrk $$NPM >/dev/null; \
 	fi
 
 setup-test: $(BIN)/python system-deps

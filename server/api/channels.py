@@ -89,7 +89,7 @@ async def delete_channel(request: web.Request) -> web.Response:
     db = request.app[keys.DB]
     row = await channels.owned_channel(db, request.match_info["channel_id"], viewer.user_id,
                                        viewer.is_admin)
-    await channels.delete_channel(db, row)
+    await channels.delete_channel(request.app, row)
     return web.Response(status=204)
 
 

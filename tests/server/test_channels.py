@@ -6,6 +6,8 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
+from server import keys, storage
+from server.videos import create_video
 from tests.helpers import check_openapi, sign_up
 from tests.server.support import database_dump
 
@@ -105,3 +107,32 @@ async def test_unknown_channel(client: TestClient, openapi: dict[str, Any]) -> N
                                     json={"display_name": "x"} if method == "PATCH" else None)
         assert resp.status == 404, method
         await check_openapi(openapi, resp)
+
+
+async def test_deleting_a_channel_removes_its_videos_and_media(client: TestClient) -> None:
+    alice = await sign_up(client, "alice")
+    resp = await client.post("/api/channels", headers=alice.headers,
+                             json={"handle": "trips", "display_name": "Trips"})
+    trips = await resp.json()
+    db = client.app[keys.DB]
+    channel_key = await db.fetch_value("SELECT id FROM channels WHERE public_id = ?",
+                                       (trips["id"],))
+    video = await create_video(db, alice.id, channel_key, "Beach", status="ready")
+    kept = await create_video(db, alice.id, await db.fetch_value(
+        "SELECT id FROM channels WHERE public_id = ?", (alice.channel_id,)), "Home",
+        status="ready")
+    config = client.app[keys.CONFIG]
+    for row in (video, kept):
+        directory = storage.video_dir(config, row["public_id"])
+        directory.mkdir(parents=True)
+        (directory / "original").write_bytes(b"not really a video")
+    assert (await client.get(f"/api/videos/{video['public_id']}")).status == 200
+
+    resp = await client.delete(f"/api/channels/{trips['id']}", headers=alice.headers)
+    assert resp.status == 204
+    assert (await client.get(f"/api/videos/{video['public_id']}")).status == 404
+    assert not storage.video_dir(config, video["public_id"]).exists()
+    assert not list(config.media_dir.glob(video["public_id"] + "*"))
+    # The other channel's video is untouched.
+    assert (await client.get(f"/api/videos/{kept['public_id']}")).status == 200
+    assert (storage.video_dir(config, kept["public_id"]) / "original").exists()

@@ -72,6 +72,17 @@ async def test_username_rules(client: TestClient, openapi: dict[str, Any],
     assert (await register(client, "fine.name-1_x")).status == 201
 
 
+async def test_passwords_are_stored_with_scrypt(client: TestClient) -> None:
+    await sign_up(client, "alice")
+    await sign_up(client, "bob")
+    dump = database_dump(client)
+    assert PASSWORD not in dump
+    hashes = [line for line in dump.splitlines() if "scrypt$16384$8$1$" in line]
+    assert len(hashes) == 2
+    # Same password, different salts.
+    assert len({line.split("scrypt$")[1][:60] for line in hashes}) == 2
+
+
 async def test_password_length(client: TestClient, openapi: dict[str, Any]) -> None:
     resp = await register(client, "alice", password="short")
     assert resp.status == 400
