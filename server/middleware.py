@@ -173,11 +173,13 @@ async def user_rate_limit_middleware(
     request: web.Request, handler: Handler
 ) -> web.StreamResponse:
     viewer = request.get(VIEWER)
-    kind, _ = _limit_for(request)
-    if viewer is None or kind != "any":
+    if viewer is None:
         return await handler(request)
-    per_minute = request.app[keys.CONFIG].rate_limit_user_per_minute
-    return await _limited(request, handler, f"any:user:{viewer.user_id}", per_minute)
+    kind, per_minute = _limit_for(request)
+    if kind == "any":
+        per_minute = request.app[keys.CONFIG].rate_limit_user_per_minute
+    # Uploads have one budget per user too, so a user cannot multiply it over addresses.
+    return await _limited(request, handler, f"{kind}:user:{viewer.user_id}", per_minute)
 
 
 @web.middleware

@@ -187,3 +187,39 @@ async def test_metrics_in_prometheus_text_format(client: TestClient) -> None:
     # The request asking for /metrics is itself in flight.
     assert value("reelhouse_http_requests_in_flight") == 1
     assert "# TYPE reelhouse_http_request_duration_seconds histogram" in await resp.text()
+
+
+async def test_forwarded_addresses_from_a_trusted_proxy(
+    aiohttp_client: AiohttpClient, tmp_path: Path
+) -> None:
+    # Addresses from TEST-NET-1 (RFC 5737) only appear in headers; no traffic goes there.
+    client = await limited_client(aiohttp_client, tmp_path, rate_limit_per_minute=2,
+                                  trusted_proxies="127.0.0.1")
+    one, two = {"X-Forwarded-For": "192.0.2.1"}, {"X-Forwarded-For": "192.0.2.2"}
+    assert [(await client.get("/healthz", headers=one)).status for _ in range(3)] == [
+        200, 200, 429]
+    assert (await client.get("/healthz", headers=two)).status == 200
+
+
+async def test_untrusted_forwarded_header_is_ignored(
+    aiohttp_client: AiohttpClient, tmp_path: Path
+) -> None:
+    client = await limited_client(aiohttp_client, tmp_path, rate_limit_per_minute=2)
+    statuses = [(await client.get("/healthz", headers={
+        "X-Forwarded-For": f"192.0.2.{n}"})).status for n in range(3)]
+    assert statuses == [200, 200, 429]
+
+
+async def test_upload_budget_is_per_user_across_addresses(
+    aiohttp_client: AiohttpClient, tmp_path: Path
+) -> None:
+    client = await limited_client(aiohttp_client, tmp_path, upload_rate_limit_per_minute=2,
+                                  trusted_proxies="127.0.0.1")
+    alice = await sign_up(client, "alice")
+    statuses = []
+    for n in range(3):
+        resp = await client.post("/api/videos/upload", data=b"",
+                                 headers={**alice.headers, "X-Forwarded-For": f"192.0.2.{n}"})
+        statuses.append(resp.status)
+    assert 429 not in statuses[:2] and statuses[2] == 429, statuses
+    assert int(resp.headers["Retry-After"]) >= 1
