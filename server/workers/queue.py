@@ -63,12 +63,19 @@ async def set_video_status(db: Database, video_id: int, status: str,
                    (status, error, video_id))
 
 
-async def save_progress(db: Database, job: Claimed, progress: dict[str, Any]) -> None:
+async def save_progress(db: Database, job: Claimed, progress: dict[str, Any]) -> bool:
+    """False when the video no longer exists (deleted while it was being processed)."""
     text = json.dumps(progress, separators=(",", ":"))
     async with db.transaction() as conn:
         await conn.execute("UPDATE jobs SET progress = ?, heartbeat_at = ? WHERE id = ?",
                            (text, now(), job.job_id))
-        await conn.execute("UPDATE videos SET progress = ? WHERE id = ?", (text, job.video_id))
+        cursor = await conn.execute("UPDATE videos SET progress = ? WHERE id = ?",
+                                    (text, job.video_id))
+        return cursor.rowcount == 1
+
+
+async def video_exists(db: Database, video_id: int) -> bool:
+    return await db.fetch_value("SELECT 1 FROM videos WHERE id = ?", (video_id,)) is not None
 
 
 async def save_probe(db: Database, job: Claimed, duration: float, width: int | None,

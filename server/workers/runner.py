@@ -184,13 +184,19 @@ class JobRun:
         now = time.monotonic()
         if force or now - self.last_write >= PROGRESS_SECONDS:
             self.last_write = now
-            await queue.save_progress(self.db, self.job, self.progress)
+            if not await queue.save_progress(self.db, self.job, self.progress):
+                self.request_cancel()  # the video was deleted: stop working for nobody
+                return
             events.video_progress(self.app, self.job.public_id, dict(self.progress))
 
     # -- outcomes ----------------------------------------------------------------------
     async def _settle(self, outcome: dict[str, Any] | None) -> None:
         kind = outcome["type"] if outcome else "crashed"
-        if kind == "done":
+        if not await queue.video_exists(self.db, self.job.video_id):
+            # Deleted while processing (its job row went with it): leave no files behind.
+            directory = storage.video_dir(self.config, self.job.public_id)
+            await asyncio.to_thread(shutil.rmtree, directory, True)
+        elif kind == "done":
             await self._done()  # finished before a late cancel took effect: keep it
         elif self.cancel_requested or kind == "cancelled":
             await self._end("cancelled", CANCELLED, original=False)

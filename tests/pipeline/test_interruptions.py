@@ -98,3 +98,20 @@ async def test_cancel_a_queued_job(
     assert (await job_row(client, waiting))["status"] == "cancelled"
     body = await wait_for(client, owner, busy, finished, timeout=120)
     assert body["status"] == "ready"
+
+
+async def test_deleting_a_video_stops_its_job(
+    client: TestClient, owner: User, clip: Callable[[str], Path]
+) -> None:
+    video_id = await submit(client, owner, clip("long_480p.mp4"))
+    job = await running_with_progress(client, owner, video_id)
+    resp = await client.delete(f"/api/videos/{video_id}", headers=owner.headers)
+    assert resp.status == 204
+    deadline = time.monotonic() + 3
+    while not gone(job["worker_pid"]):
+        assert time.monotonic() < deadline, "the worker kept encoding a deleted video"
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.3)
+    assert not storage.video_dir(client.app[keys.CONFIG], video_id).exists()
+    assert await job_row(client, video_id) is None
+    assert (await client.get("/healthz")).status == 200
