@@ -151,7 +151,7 @@ live.on((message) => {
   if (note) {
     setUnread(bell.count + (note.read ? 0 : 1));
     refreshUnread();
-    if (!note.read) {
+    if (!note.read && !message.replayed) {
       import('./pages/notifications.js').then((m) => toast(h('p', {}, m.describe(note)).textContent)).catch(() => {});
     }
   } else if (message.type === 'live.open') {
@@ -162,7 +162,7 @@ live.on((message) => {
 onSession((user) => {
   renderUserArea(user);
   if (user) {
-    live.restart();
+    live.restart(user.id);
     refreshUnread();
   } else {
     live.stop();

@@ -12,10 +12,16 @@ class Live {
     this.delay = 1000;
     this.wanted = false;
     this.timer = null;
-    this.lastId = Number(localStorage.getItem(LAST_ID_KEY) || 0);
+    this.key = LAST_ID_KEY;
+    this.lastId = 0;
+    this.replaying = false;
   }
 
-  start() {
+  // The last notification id seen is kept per user, so that switching accounts in one
+  // browser neither skips nor replays another person's inbox.
+  start(userId) {
+    this.key = `${LAST_ID_KEY}.${userId ?? 'anon'}`;
+    this.lastId = Number(localStorage.getItem(this.key) || 0);
     this.wanted = true;
     if (!this.ws) this.connect();
   }
@@ -27,9 +33,9 @@ class Live {
     this.ws = null;
   }
 
-  restart() {
+  restart(userId) {
     this.stop();
-    this.start();
+    this.start(userId);
   }
 
   get connected() {
@@ -42,6 +48,7 @@ class Live {
     this.ws = ws;
     ws.addEventListener('open', () => {
       this.delay = 1000;
+      this.replaying = true;
       this.send({ type: 'resume', last_id: this.lastId });
       for (const topic of this.topics.keys()) this.send({ type: 'subscribe', topic });
       this.emit({ type: 'live.open' });
@@ -49,12 +56,13 @@ class Live {
     ws.addEventListener('message', (event) => {
       let message;
       try { message = JSON.parse(event.data); } catch { return; }
+      if (message.type === 'resumed') this.replaying = false;
       const note = notificationOf(message);
       if (note && Number(note.id) > this.lastId) {
         this.lastId = Number(note.id);
-        localStorage.setItem(LAST_ID_KEY, String(this.lastId));
+        localStorage.setItem(this.key, String(this.lastId));
       }
-      this.emit(message);
+      this.emit({ ...message, replayed: Boolean(note) && this.replaying });
     });
     ws.addEventListener('close', () => {
       if (this.ws !== ws) return;

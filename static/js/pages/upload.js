@@ -14,6 +14,7 @@ export default async function uploadPage(main) {
   const fileInput = h('input', { type: 'file', id: 'file-input', accept: 'video/*,audio/*,.mkv,.mov,.mp4,.webm', class: 'visually-hidden' });
   const fileLabel = h('span', { class: 'drop-file', id: 'drop-file', text: 'No file chosen' });
   const drop = h('label', { class: 'dropzone', for: 'file-input', id: 'dropzone' },
+    fileInput,
     h('span', { class: 'drop-icon', 'aria-hidden': 'true' }),
     h('strong', { text: 'Drag a video here' }), h('span', { class: 'muted', text: 'or click to choose a file' }),
     fileLabel);
@@ -130,6 +131,7 @@ export default async function uploadPage(main) {
         bar.value = 100;
         percent.textContent = '100%';
         progressBox.dataset.state = 'done';
+        clear(progressBox.querySelector('h2'), `Uploaded ${file.name}`);
         const seconds = (performance.now() - started) / 1000;
         stats.textContent = `${formatBytes(file.size)} uploaded in ${formatDuration(seconds)}`;
         pauseBtn.hidden = true;

@@ -14,10 +14,10 @@ function ratingButtons(video) {
   const like = h('button', { type: 'button', class: 'btn btn-ghost', id: 'like-button' });
   const dislike = h('button', { type: 'button', class: 'btn btn-ghost', id: 'dislike-button' });
   const render = () => {
-    like.textContent = `👍 ${likes}`;
+    like.replaceChildren(h('span', { class: 'icon icon-like', 'aria-hidden': 'true' }), String(likes));
     like.setAttribute('aria-label', `Like (${likes})`);
     like.setAttribute('aria-pressed', String(rating === 'like'));
-    dislike.textContent = `👎 ${dislikes}`;
+    dislike.replaceChildren(h('span', { class: 'icon icon-dislike', 'aria-hidden': 'true' }), String(dislikes));
     dislike.setAttribute('aria-label', `Dislike (${dislikes})`);
     dislike.setAttribute('aria-pressed', String(rating === 'dislike'));
   };
@@ -31,6 +31,14 @@ function ratingButtons(video) {
       rating = result?.rating ?? next;
       render();
     } catch (err) { toast(err.detail || err.message, 'error'); }
+  }
+  if (session.user) {
+    api(`/api/videos/${video.id}/rating`).then((r) => {
+      rating = r?.rating ?? rating;
+      likes = r?.likes ?? likes;
+      dislikes = r?.dislikes ?? dislikes;
+      render();
+    }).catch(() => {});
   }
   like.addEventListener('click', () => rate('like'));
   dislike.addEventListener('click', () => rate('dislike'));

@@ -1,0 +1,410 @@
+"""The web UI in a real browser (Debian's Chromium through Playwright) against the real
+server: sign up, upload with tus, live processing progress, playback with hls.js, seeking,
+comments, live notifications, upload resume after a reload, account and admin pages."""
+
+from __future__ import annotations
+
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.ui.conftest import ADMIN, Server
+from tests.ui.helpers import (
+    PASSWORD,
+    http_json,
+    make_large_clip,
+    register,
+    sign_in,
+    wait_until,
+)
+
+CHUNK = 5 * 1024 * 1024
+
+
+class Tab:
+    """A page plus everything it complained about (script errors, CSP violations)."""
+
+    def __init__(self, context: Any) -> None:
+        self.page = context.new_page()
+        self.errors: list[str] = []
+        self.page.on("pageerror", lambda exc: self.errors.append(f"pageerror: {exc}"))
+        self.page.on("console", self._console)
+
+    def _console(self, message: Any) -> None:
+        text = message.text
+        if "Content Security Policy" in text or (message.type == "error"
+                                                 and "Failed to load resource" not in text):
+            self.errors.append(f"console {message.type}: {text}")
+
+
+@pytest.fixture
+def context(browser: Any) -> Iterator[Any]:
+    ctx = browser.new_context(viewport={"width": 1280, "height": 800})
+    yield ctx
+    ctx.close()
+
+
+def _unique(name: str) -> str:
+    return f"{name}{int(time.time() * 1000) % 10_000_000}"
+
+
+def _upload_through_page(page: Any, clip: Path, title: str) -> str:
+    page.click("a[data-nav=upload]")
+    page.set_input_files("#file-input", str(clip))
+    page.fill("#title", title)
+    page.fill("#description", f"{title}: a clip made for the browser tests.")
+    page.click("#upload-button")
+    page.locator("#transfer[data-state=done]").wait_for(timeout=60_000)
+    assert page.evaluate("document.querySelector('#upload-progress').value") == 100
+    assert page.inner_text("#upload-percent") == "100%"
+    video_id: str = page.get_attribute("#transfer", "data-video-id")
+    assert video_id
+    return video_id
+
+
+# --- the shell and its static files, over plain HTTP ---------------------------------
+
+def _get(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+    request = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as resp:
+            return resp.status, dict(resp.headers), resp.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, dict(exc.headers), exc.read()
+
+
+def test_shell_static_files_and_vendor_libraries(server: Server) -> None:
+    for path in ("/", "/watch/abc", "/upload", "/channel/x", "/account/tokens", "/admin"):
+        status, headers, body = _get(server.url + path)
+        assert status == 200, path
+        assert headers["Content-Type"].startswith("text/html")
+        assert "script-src 'self'" in headers["Content-Security-Policy"]
+        assert b'<script type="module" src="/static/js/app.js">' in body
+        assert b"style=" not in body  # the CSP forbids inline styles
+    status, headers, _ = _get(server.url + "/static/js/app.js")
+    assert status == 200 and headers["Content-Type"].startswith("text/javascript")
+    assert headers["Cache-Control"] == "no-cache" and headers.get("Etag")
+    status, _, _ = _get(server.url + "/static/js/app.js", {"If-None-Match": headers["Etag"]})
+    assert status == 304
+    for name in ("hls.mjs", "tus.js"):
+        status, headers, body = _get(f"{server.url}/static/vendor/{name}")
+        assert status == 200, f"{name}: run `npm ci`"
+        assert "max-age" in headers["Cache-Control"] and len(body) > 10_000
+    for path in ("/static/vendor/package.json", "/static/%2e%2e/server/ui.py",
+                 "/static/.hidden", "/nowhere"):
+        assert _get(server.url + path)[0] == 404, path
+
+
+# --- sign up, upload, processing, playback, seeking, comments --------------------------
+
+def test_sign_up_upload_watch_seek_and_comment(
+    server: Server, context: Any, clip: Path, screenshots: Path
+) -> None:
+    tab = Tab(context)
+    page = tab.page
+    username = _unique("alice")
+    page.goto(server.url + "/signup")
+    page.fill("#username", username)
+    page.fill("#password", PASSWORD)
+    page.click("#signup-form button[type=submit]")
+    page.locator("#bell").wait_for()
+    assert page.get_attribute("#user-menu-button", "title") == username
+
+    video_id = _upload_through_page(page, clip, "Sunset walk")
+    # Processing progress arrives per rendition, then the link to the watch page.
+    page.locator("#renditions li[data-rendition]").first.wait_for(timeout=60_000)
+    page.locator("#watch-link").wait_for(timeout=120_000)
+    wait_until(page, "document.querySelector('.processing')?.dataset.status === 'ready'", 120)
+    renditions = page.eval_on_selector_all("#renditions li",
+                                           "els => els.map(e => e.dataset.rendition)")
+    assert {"360p", "240p"} <= set(renditions)
+    page.screenshot(path=str(screenshots / "upload.png"), full_page=True)
+
+    page.click("#watch-link")
+    page.locator("#player-video").wait_for()
+    assert page.url.endswith(f"/watch/{video_id}")
+    assert page.inner_text("#video-title") == "Sunset walk"
+    # hls.js drives playback (Chromium's native HLS is never used) and the menu lists the
+    # ladder's renditions with "Auto".
+    wait_until(page, "document.querySelectorAll('#quality option').length >= 3", 30)
+    assert page.get_attribute(".player", "data-engine") == "hls.js"
+    options = page.eval_on_selector_all("#quality option", "els => els.map(e => e.textContent)")
+    assert options[0].startswith("Auto") and "360p" in options and "240p" in options
+
+    page.evaluate("document.querySelector('#player-video').muted = true")
+    if page.evaluate("document.querySelector('#player-video').paused"):  # autoplay may be on
+        page.click("#play-button")
+    wait_until(page, "document.querySelector('#player-video').currentTime > 1.0", 20)
+    assert page.evaluate("document.querySelector('#player-video').error") is None
+    assert page.is_hidden(".player-error")
+
+    # Seek with the seek bar: pause, click at half its width.
+    page.evaluate("document.querySelector('#player-video').pause()")
+    box = page.locator("#seek").bounding_box()
+    assert box is not None
+    duration = page.evaluate("document.querySelector('#player-video').duration")
+    page.mouse.click(box["x"] + box["width"] * 0.5, box["y"] + box["height"] / 2)
+    wait_until(page, "!document.querySelector('#player-video').seeking", 10)
+    position = page.evaluate("document.querySelector('#player-video').currentTime")
+    assert abs(position - duration * 0.5) < 0.5, (position, duration)
+
+    # Post a comment, then a reply to it.
+    page.fill(".comment-input", "Lovely colours.")
+    page.click(".comment-form button[type=submit]")
+    top = page.locator("#comments > li.comment").first
+    top.locator(".comment-body").get_by_text("Lovely colours.").wait_for()
+    top.locator(".reply-button").click()
+    page.fill(".reply-input", "Thank you!")
+    top.locator(".comment-form button[type=submit]").click()
+    top.locator(".replies .comment-body").get_by_text("Thank you!").wait_for()
+    page.screenshot(path=str(screenshots / "watch.png"), full_page=True)
+
+    # Both are stored: after a reload the thread shows the reply on demand.
+    page.reload()
+    top = page.locator("#comments > li.comment").first
+    top.locator(".comment-body").get_by_text("Lovely colours.").wait_for()
+    top.get_by_text("Show 1 replies").click()
+    top.locator(".replies .comment-body").get_by_text("Thank you!").wait_for()
+
+    # Storyboard previews follow the pointer over the seek bar (the sprites are made after
+    # the first rendition, so this runs on the reloaded page).
+    deadline = time.monotonic() + 60
+    while not http_json(f"{server.url}/api/videos/{video_id}").get("storyboard"):
+        assert time.monotonic() < deadline, "the video never got a storyboard"
+        page.wait_for_timeout(200)
+    page.reload()
+    page.locator("#seek").wait_for()
+    page.wait_for_timeout(500)
+    box = page.locator("#seek").bounding_box()
+    assert box is not None
+    page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] / 2)
+    page.mouse.move(box["x"] + box["width"] * 0.3, box["y"] + box["height"] / 2)
+    page.locator(".sb-preview").wait_for(state="visible")
+    wait_until(page, "getComputedStyle(document.querySelector('.sb-image'))"
+                     ".backgroundImage.includes('sprite')", 10)
+    page.mouse.move(0, 0)
+
+    page.goto(server.url + "/")
+    page.locator(f".card[data-video-id='{video_id}']").first.wait_for()
+    card = page.locator(f".card[data-video-id='{video_id}']").first
+    assert "Sunset walk" in card.inner_text() and "0:03" in card.inner_text()
+    page.screenshot(path=str(screenshots / "home.png"), full_page=True)
+    assert tab.errors == []
+
+
+# --- live notifications ------------------------------------------------------------
+
+def test_bell_counts_up_live_when_a_followed_channel_publishes(
+    server: Server, browser: Any, second_clip: Path
+) -> None:
+    owner, viewer = _unique("carol"), _unique("dave")
+    owner_profile = register(server.url, owner)
+    register(server.url, viewer)
+    channel_id = owner_profile["channels"][0]["id"]
+    ctx_owner = browser.new_context(viewport={"width": 1280, "height": 800})
+    ctx_viewer = browser.new_context(viewport={"width": 1280, "height": 800})
+    try:
+        sign_in(ctx_owner, server.url, owner)
+        sign_in(ctx_viewer, server.url, viewer)
+        watcher = Tab(ctx_viewer)
+        page_b = watcher.page
+        page_b.goto(f"{server.url}/channel/{channel_id}")
+        page_b.click("#subscribe-button")
+        page_b.locator("#subscribe-button[aria-pressed=true]").wait_for()
+        page_b.click("a[data-nav=home]")
+        page_b.locator("#bell").wait_for()
+        assert page_b.is_hidden("#bell-count")
+        page_b.evaluate("window.stillTheSamePage = true")
+
+        uploader = Tab(ctx_owner)
+        uploader.page.goto(server.url + "/")
+        _upload_through_page(uploader.page, second_clip, "Harbour evening")
+
+        # No reload: the count arrives over the WebSocket.
+        wait_until(page_b, "document.querySelector('#bell-count')?.textContent === '1'"
+                           " && !document.querySelector('#bell-count').hidden", 120)
+        assert page_b.evaluate("window.stillTheSamePage") is True
+        page_b.click("#bell")
+        page_b.locator("#notification-list li.unread").get_by_text("Harbour evening").wait_for()
+        assert watcher.errors == [] and uploader.errors == []
+    finally:
+        ctx_owner.close()
+        ctx_viewer.close()
+
+
+# --- resumable upload across a page reload -------------------------------------------
+
+def test_upload_interrupted_by_a_reload_resumes_from_the_server_offset(
+    server: Server, context: Any, tmp_path: Path
+) -> None:
+    big = make_large_clip(tmp_path / "long_take.mp4")
+    size = big.stat().st_size
+    assert size > 2 * CHUNK
+    name = _unique("erin")
+    register(server.url, name)
+    sign_in(context, server.url, name)
+    tab = Tab(context)
+    page = tab.page
+
+    creations: list[str] = []
+    patches: list[int] = []
+    state = {"block": False, "cut_after_first": True}
+
+    def on_upload_request(route: Any, request: Any) -> None:
+        if request.method == "POST" and request.url.endswith("/api/uploads"):
+            creations.append(request.url)
+        if request.method != "PATCH":
+            route.continue_()
+            return
+        patches.append(int(request.headers["upload-offset"]))
+        if state["block"]:
+            route.abort("connectionreset")
+            return
+        route.continue_()
+        if state["cut_after_first"]:  # the first chunk goes through, every later one fails
+            state["block"] = True
+            state["cut_after_first"] = False
+
+    page.route("**/api/uploads**", on_upload_request)
+    locations: list[str] = []
+    page.on("response", lambda r: locations.append(r.headers["location"])
+            if r.request.method == "POST" and r.status == 201 and "location" in r.headers
+            else None)
+
+    page.goto(server.url + "/upload")
+    page.set_input_files("#file-input", str(big))
+    page.fill("#title", "Long take")
+    page.click("#upload-button")
+    deadline = time.monotonic() + 30
+    while len(patches) < 2 and time.monotonic() < deadline:
+        page.wait_for_timeout(50)
+    assert patches[:2] == [0, CHUNK], patches
+    assert len(creations) == 1 and locations
+    upload_url = locations[0] if locations[0].startswith("http") else server.url + locations[0]
+
+    page.reload()  # the tab goes away in the middle of the upload
+    head = context.request.head(upload_url, headers={"Tus-Resumable": "1.0.0"})
+    assert head.status == 200
+    assert int(head.headers["upload-offset"]) == CHUNK  # what the server really holds
+
+    state["block"] = False
+    patches.clear()
+    page.locator("#pending-uploads .notice").wait_for()
+    page.set_input_files("#file-input", str(big))
+    page.locator("#resume-note").wait_for()
+    assert page.input_value("#title") == "Long take"  # restored from the upload's metadata
+    page.click("#upload-button")
+    page.locator("#resumed-note").wait_for()
+    wait_until(page, "document.querySelector('#transfer').dataset.state !== 'uploading'", 60)
+    assert page.get_attribute("#transfer", "data-state") == "done", (
+        page.inner_text("#transfer"), patches)
+    assert len(creations) == 1, "the reload must resume the upload, not create another"
+    assert patches[0] == CHUNK, patches
+    video_id = page.get_attribute("#transfer", "data-video-id")
+    video = context.request.get(f"{server.url}/api/videos/{video_id}").json()
+    assert video["bytes_received"] == size or video["size"] == size
+    assert tab.errors == []
+
+
+# --- pause and resume within one page ------------------------------------------------
+
+def test_pause_and_resume_buttons(server: Server, context: Any, tmp_path: Path) -> None:
+    big = make_large_clip(tmp_path / "paused_take.mp4")
+    name = _unique("fran")
+    register(server.url, name)
+    sign_in(context, server.url, name)
+    tab = Tab(context)
+    page = tab.page
+    gate = {"held": 0}
+
+    def slow_patches(route: Any, request: Any) -> None:
+        if request.method == "PATCH" and int(request.headers["upload-offset"]) >= CHUNK:
+            gate["held"] += 1
+            page.wait_for_timeout(300)  # a slow link: room to press Pause mid-way
+        route.continue_()
+
+    page.route("**/api/uploads/**", slow_patches)
+    page.goto(server.url + "/upload")
+    page.set_input_files("#file-input", str(big))
+    page.fill("#title", "Paused take")
+    page.click("#upload-button")
+    wait_until(page, "document.querySelector('#upload-progress').value > 0", 30)
+    page.click("#pause-button")
+    page.locator("#transfer[data-state=paused]").wait_for()
+    assert page.inner_text("#pause-button") == "Resume"
+    assert "paused" in page.inner_text("#upload-stats")
+    page.click("#pause-button")
+    page.locator("#transfer[data-state=done]").wait_for(timeout=60_000)
+    assert page.inner_text("#upload-percent") == "100%"
+    assert tab.errors == []
+
+
+# --- phones --------------------------------------------------------------------------
+
+def test_pages_fit_a_360px_wide_phone(server: Server, browser: Any) -> None:
+    videos = http_json(f"{server.url}/api/videos?sort=newest&limit=1")["items"]
+    name = _unique("gil")
+    register(server.url, name)
+    ctx = browser.new_context(viewport={"width": 360, "height": 740}, is_mobile=True,
+                              has_touch=True)
+    try:
+        sign_in(ctx, server.url, name)
+        tab = Tab(ctx)
+        paths = ["/", "/upload", "/account", "/notifications", "/signin"]
+        if videos:
+            paths.append(f"/watch/{videos[0]['id']}")
+        for path in paths:
+            tab.page.goto(server.url + path)
+            tab.page.wait_for_load_state("networkidle")
+            width = tab.page.evaluate("document.documentElement.scrollWidth")
+            assert width <= 360, f"{path} is {width} px wide"
+        assert tab.errors == []
+    finally:
+        ctx.close()
+
+
+# --- account and admin ---------------------------------------------------------------
+
+def test_account_tokens_and_admin_closing_registration(
+    server: Server, browser: Any, context: Any
+) -> None:
+    sign_in(context, server.url, ADMIN)
+    tab = Tab(context)
+    page = tab.page
+    page.goto(server.url + "/account/tokens")
+    page.fill("#token-name", "backup script")
+    page.get_by_role("button", name="Create token").click()
+    assert page.locator("#new-token").inner_text().startswith("rh_")
+    page.locator("#token-list li").get_by_text("backup script").wait_for()
+
+    page.goto(server.url + "/account/profile")
+    page.get_by_label("Display name").fill("The Admin")
+    page.get_by_role("button", name="Save").click()
+    page.get_by_text("Profile saved.").wait_for()
+    assert page.get_attribute("#user-menu-button", "aria-label") == f"Account menu for {ADMIN}"
+
+    page.goto(server.url + "/admin")
+    page.locator("#admin-users tbody tr").first.wait_for()
+    page.uncheck("#open-registration")
+    page.get_by_text("Registration is closed.").wait_for()
+    stranger = browser.new_context()
+    try:
+        signup = Tab(stranger).page
+        signup.goto(server.url + "/signup")
+        signup.fill("#username", _unique("mallory"))
+        signup.fill("#password", PASSWORD)
+        signup.click("#signup-form button[type=submit]")
+        # The API's problem+json detail is what the person reads.
+        error = signup.locator(".error[role=alert]")
+        error.wait_for()
+        assert "regist" in error.inner_text().lower()
+    finally:
+        stranger.close()
+        page.check("#open-registration")
+        page.get_by_text("Registration is open.").wait_for()
+    assert tab.errors == []
