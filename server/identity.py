@@ -52,19 +52,22 @@ async def _from_access_token(request: web.Request, token: str, via: str) -> View
 async def _from_api_token(request: web.Request, token: str) -> Viewer | None:
     db = request.app[keys.DB]
     row = await db.fetch_one(
-        "SELECT t.id AS token_id, t.scopes, u.id, u.username, u.is_admin FROM api_tokens t"
+        "SELECT t.id AS token_id, t.scopes, u.id, u.username, u.is_admin,"
+        " t.last_used_at IS NULL OR t.last_used_at < strftime('%Y-%m-%dT%H:%M:%fZ', 'now',"
+        " '-60 seconds') AS stale FROM api_tokens t"
         " JOIN users u ON u.id = t.user_id WHERE t.token_hash = ? AND u.disabled = 0",
         (token_hash(token),),
     )
     if row is None:
         return None
-    # Recorded at most once a minute, so a busy script does not turn reads into writes.
-    await db.write(
-        "UPDATE api_tokens SET last_used_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
-        " WHERE id = ? AND (last_used_at IS NULL"
-        " OR last_used_at < strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-60 seconds'))",
-        (row["token_id"],),
-    )
+    if row["stale"]:
+        # Recorded at most once a minute, so a busy script (a TV fetching segments) does not
+        # turn every read into a write.
+        await db.write(
+            "UPDATE api_tokens SET last_used_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
+            " WHERE id = ?",
+            (row["token_id"],),
+        )
     scopes = frozenset(s for s in row["scopes"].split(",") if s)
     return Viewer(row["id"], row["username"], bool(row["is_admin"]), None, "api-token", scopes)
 

@@ -178,3 +178,21 @@ async def test_bad_token_requests(client: TestClient, openapi: dict[str, Any],
     assert resp.status == 400
     await check_openapi(openapi, resp)
     assert database_dump(client) == before
+
+
+async def test_last_use_is_recorded_without_a_write_per_request(client: TestClient) -> None:
+    alice = await sign_up(client, "alice")
+    resp = await client.post("/api/users/me/tokens", headers=alice.headers, json={"name": "tv"})
+    secret = (await resp.json())["token"]
+
+    async def last_used() -> str | None:
+        resp = await client.get("/api/users/me/tokens", headers=alice.headers)
+        return (await resp.json())["items"][0]["last_used_at"]  # type: ignore[no-any-return]
+
+    assert await last_used() is None
+    assert await me_status(client, secret) == 200
+    first = await last_used()
+    assert first is not None
+    for _ in range(3):
+        assert await me_status(client, secret) == 200
+    assert await last_used() == first  # within the minute: not rewritten
