@@ -162,6 +162,7 @@ def test_sign_up_upload_watch_seek_and_comment(
     page.fill(".reply-input", "Thank you!")
     top.locator(".comment-form button[type=submit]").click()
     top.locator(".replies .comment-body").get_by_text("Thank you!").wait_for()
+    page.evaluate("window.scrollTo(0, 0)")
     page.screenshot(path=str(screenshots / "watch.png"), full_page=True)
 
     # Both are stored: after a reload the thread shows the reply on demand.
@@ -346,7 +347,7 @@ def test_pause_and_resume_buttons(server: Server, context: Any, tmp_path: Path) 
 
 # --- phones --------------------------------------------------------------------------
 
-def test_pages_fit_a_360px_wide_phone(server: Server, browser: Any) -> None:
+def test_pages_fit_a_360px_wide_phone(server: Server, browser: Any, screenshots: Path) -> None:
     videos = http_json(f"{server.url}/api/videos?sort=newest&limit=1")["items"]
     name = _unique("gil")
     register(server.url, name)
@@ -363,6 +364,8 @@ def test_pages_fit_a_360px_wide_phone(server: Server, browser: Any) -> None:
             tab.page.wait_for_load_state("networkidle")
             width = tab.page.evaluate("document.documentElement.scrollWidth")
             assert width <= 360, f"{path} is {width} px wide"
+            if path.startswith("/watch/"):
+                tab.page.screenshot(path=str(screenshots / "watch-phone.png"), full_page=True)
         assert tab.errors == []
     finally:
         ctx.close()
@@ -407,4 +410,38 @@ def test_account_tokens_and_admin_closing_registration(
         stranger.close()
         page.check("#open-registration")
         page.get_by_text("Registration is open.").wait_for()
+    assert tab.errors == []
+
+
+# --- without the npm libraries --------------------------------------------------------
+
+def test_without_vendor_libraries_upload_is_multipart_and_playback_progressive(
+    server: Server, context: Any, second_clip: Path
+) -> None:
+    """`npm ci` not run: the page falls back to one multipart POST and progressive MP4."""
+    name = _unique("hal")
+    register(server.url, name)
+    sign_in(context, server.url, name)
+    context.route("**/static/vendor/**", lambda route: route.fulfill(status=404, body="gone"))
+    tab = Tab(context)
+    page = tab.page
+    multipart: list[str] = []
+    page.on("request", lambda r: multipart.append(r.url)
+            if r.method == "POST" and r.url.endswith("/api/videos/upload") else None)
+    page.goto(server.url + "/")
+    video_id = _upload_through_page(page, second_clip, "Plain old upload")
+    assert len(multipart) == 1
+    page.locator("#watch-link").wait_for(timeout=120_000)
+    page.click("#watch-link")
+    page.locator("#player-video").wait_for()
+    assert page.url.endswith(f"/watch/{video_id}")
+    assert page.get_attribute(".player", "data-engine") == "progressive"
+    options = page.eval_on_selector_all("#quality option", "els => els.map(e => e.textContent)")
+    assert "240p" in options
+    page.evaluate("document.querySelector('#player-video').muted = true")
+    if page.evaluate("document.querySelector('#player-video').paused"):
+        page.click("#play-button")
+    wait_until(page, "document.querySelector('#player-video').currentTime > 0.5", 20)
+    assert page.evaluate("document.querySelector('#player-video').error") is None
+    assert page.is_hidden(".player-error")
     assert tab.errors == []

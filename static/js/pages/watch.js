@@ -82,7 +82,8 @@ export default async function watch(main, [videoId], { navigate }) {
 
   api('/api/videos?sort=newest&limit=8').then((page) => {
     const list = (page?.items || []).filter((v) => v.id !== video.id).slice(0, 6);
-    side.append(h('div', { class: 'grid grid-compact' }, list.map(videoCard)));
+    side.append(list.length ? h('div', { class: 'grid grid-compact' }, list.map(videoCard))
+      : h('p', { class: 'muted', text: 'No other videos yet.' }));
   }).catch(() => {});
 
   async function mountPlayer() {
