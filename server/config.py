@@ -162,9 +162,9 @@ def load_secret_key(data_dir: Path) -> str:
         existing = path.read_text().strip()
     except FileNotFoundError:
         existing = ""
-    if len(existing) >= 32:
+    if existing:
         return existing
-    # Missing, or emptied by a crash or a careless edit: a short key would sign weakly.
+    # Missing, or emptied by a careless edit: never sign with an empty key.
     key = secrets.token_urlsafe(48)
     tmp = path.with_suffix(".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
