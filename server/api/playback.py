@@ -52,11 +52,15 @@ def media(handler: Handler) -> Handler:
     return wrapper
 
 
-async def _authorized(request: web.Request) -> tuple[PlaybackState, Access, Path]:
+async def _authorized(request: web.Request) -> tuple[PlaybackState, Access, str]:
+    """The video's folder as a plain string: media requests are many, and pathlib's
+    joins showed up in profiles. The id is one the database knows, so it is safe."""
     st = state(request)
     public_id = request.match_info["video_id"]
     access = await authorize(request, st.videos, public_id)
-    return st, access, storage.video_dir(request.app[keys.CONFIG], public_id)
+    if st.media_root is None:
+        st.media_root = str(storage.video_dir(request.app[keys.CONFIG], "x").parent)
+    return st, access, f"{st.media_root}/{public_id}"
 
 
 def _part(request: web.Request, name: str, pattern: re.Pattern[str]) -> re.Match[str]:
@@ -84,7 +88,7 @@ def _grant_for_playlist(request: web.Request, access: Access) -> str | None:
     return request.app[keys.SIGNER].media_grant(access.video.public_id, access.viewer_key)
 
 
-async def _text(request: web.Request, path: Path, flavour: str, content_type: str,
+async def _text(request: web.Request, path: str, flavour: str, content_type: str,
                 st: PlaybackState, access: Access) -> web.StreamResponse:
     rendered = await st.playlists.get(path, _grant_for_playlist(request, access), flavour)
     gz = _accepts_gzip(request)
@@ -105,21 +109,21 @@ async def _text(request: web.Request, path: Path, flavour: str, content_type: st
         headers.update({"ETag": validators.etag, "Accept-Ranges": "bytes"})
         return web.Response(body=body, headers=headers, content_type=content_type)
     return await send_parts(request, [body], validators, content_type=content_type,
-                            headers=headers)
+                            files=st.files, headers=headers)
 
 
-async def _file(request: web.Request, path: Path, content_type: str, st: PlaybackState,
+async def _file(request: web.Request, path: str, content_type: str, st: PlaybackState,
                 access: Access, extra: dict[str, str] | None = None) -> web.StreamResponse:
     info = await st.stats.get(path)
     headers = {**CORS, "Cache-Control": cache_control(access.video), **(extra or {})}
-    return await send_parts(request, [FilePart(str(path), 0, info.size)], info.validators,
-                            content_type=content_type, headers=headers)
+    return await send_parts(request, [FilePart(path, 0, info.size)], info.validators,
+                            content_type=content_type, files=st.files, headers=headers)
 
 
 @media
 async def hls_master(request: web.Request) -> web.StreamResponse:
     st, access, directory = await _authorized(request)
-    return await _text(request, directory / "hls" / "master.m3u8", "fmp4",
+    return await _text(request, f"{directory}/hls/master.m3u8", "fmp4",
                        hls.CONTENT_TYPE, st, access)
 
 
@@ -127,7 +131,7 @@ async def hls_master(request: web.Request) -> web.StreamResponse:
 async def hls_media(request: web.Request) -> web.StreamResponse:
     st, access, directory = await _authorized(request)
     rendition = _part(request, "rendition", RENDITION).group(0)
-    return await _text(request, directory / "hls" / rendition / "index.m3u8", "fmp4",
+    return await _text(request, f"{directory}/hls/{rendition}/index.m3u8", "fmp4",
                        hls.CONTENT_TYPE, st, access)
 
 
@@ -136,14 +140,14 @@ async def hls_segment(request: web.Request) -> web.StreamResponse:
     st, access, directory = await _authorized(request)
     rendition = _part(request, "rendition", RENDITION).group(0)
     name = _part(request, "segment", FMP4_FILE).group(0)
-    return await _file(request, directory / "hls" / rendition / name, "video/mp4", st, access)
+    return await _file(request, f"{directory}/hls/{rendition}/{name}", "video/mp4", st, access)
 
 
 @media
 async def ts_master(request: web.Request) -> web.StreamResponse:
     st, access, directory = await _authorized(request)
     # The TS master lists the same variants; their relative URIs resolve under hls-ts/.
-    return await _text(request, directory / "hls" / "master.m3u8", "fmp4",
+    return await _text(request, f"{directory}/hls/master.m3u8", "fmp4",
                        hls.CONTENT_TYPE, st, access)
 
 
@@ -151,7 +155,7 @@ async def ts_master(request: web.Request) -> web.StreamResponse:
 async def ts_media(request: web.Request) -> web.StreamResponse:
     st, access, directory = await _authorized(request)
     rendition = _part(request, "rendition", RENDITION).group(0)
-    return await _text(request, directory / "hls" / rendition / "index.m3u8", "ts",
+    return await _text(request, f"{directory}/hls/{rendition}/index.m3u8", "ts",
                        hls.CONTENT_TYPE, st, access)
 
 
@@ -160,10 +164,10 @@ async def ts_segment(request: web.Request) -> web.StreamResponse:
     st, access, directory = await _authorized(request)
     rendition = _part(request, "rendition", RENDITION).group(0)
     number = _part(request, "segment", TS_FILE).group(1)
-    source = directory / "hls" / rendition
-    out = directory / "hls-ts" / rendition / f"seg_{number}.ts"
+    source = Path(directory, "hls", rendition)
+    out = Path(directory, "hls-ts", rendition, f"seg_{number}.ts")
     await st.ts.ensure(source / "init.mp4", source / f"seg_{number}.m4s", out)
-    return await _file(request, out, "video/mp2t", st, access)
+    return await _file(request, str(out), "video/mp2t", st, access)
 
 
 @media
@@ -175,11 +179,11 @@ async def progressive_mp4(request: web.Request) -> web.StreamResponse:
         (access.video.key, rendition))
     if duration is None:
         raise NotFound(f"no rendition '{rendition}'")
-    layout = await st.layouts.get(directory / "hls" / rendition, float(duration),
+    layout = await st.layouts.get(f"{directory}/hls/{rendition}", float(duration),
                                   settled=access.video.status == "ready")
     headers = {**CORS, "Cache-Control": cache_control(access.video)}
     return await send_parts(request, layout.parts, layout.validators,
-                            content_type="video/mp4", headers=headers)
+                            content_type="video/mp4", files=st.files, headers=headers)
 
 
 @media
@@ -195,21 +199,21 @@ async def original(request: web.Request) -> web.StreamResponse:
         name = video.original_filename or f"{video.public_id}"
         safe = re.sub(r'[^A-Za-z0-9._ -]', "_", name)
         extra["Content-Disposition"] = f'attachment; filename="{safe}"'
-    return await _file(request, directory / "original",
+    return await _file(request, f"{directory}/original",
                        video.original_mime or "application/octet-stream", st, access, extra)
 
 
 @media
 async def poster(request: web.Request) -> web.StreamResponse:
     st, access, directory = await _authorized(request)
-    return await _file(request, directory / "poster.jpg", "image/jpeg", st, access)
+    return await _file(request, f"{directory}/poster.jpg", "image/jpeg", st, access)
 
 
 @media
 async def storyboard(request: web.Request) -> web.StreamResponse:
     st, access, directory = await _authorized(request)
     match = _part(request, "file", STORYBOARD_FILE)
-    path = directory / "storyboard" / match.group(0)
+    path = f"{directory}/storyboard/{match.group(0)}"
     if match.group(1) == "vtt":
         return await _text(request, path, "vtt", "text/vtt", st, access)
     return await _file(request, path, "image/jpeg", st, access)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -54,6 +55,77 @@ def slice_parts(parts: Sequence[Part], first: int, last: int) -> list[Part]:
     return out
 
 
+class OpenFiles:
+    """Descriptors shared by concurrent requests for a short while (sendfile takes an
+    explicit offset, so sharing is safe). Saves an open(2) and a thread hop per request
+    on busy segments. An entry is reused for FRESH_SECONDS after it was opened (as long
+    as the stat cache trusts a file) and closed once its last user is done."""
+
+    FRESH_SECONDS = 2.0
+
+    def __init__(self) -> None:
+        self._fresh: dict[str, tuple[float, int]] = {}
+        self._users: dict[int, int] = {}
+        self._stale: set[int] = set()
+
+    async def acquire(self, paths: Sequence[str]) -> dict[str, int]:
+        now = time.monotonic()
+        out: dict[str, int] = {}
+        missing = []
+        for path in paths:
+            hit = self._fresh.get(path)
+            if hit is not None and hit[0] > now:
+                out[path] = hit[1]
+            elif path not in missing:
+                missing.append(path)
+        if missing:
+            opened = await asyncio.to_thread(_open_all, missing)
+            for path, fd in opened.items():
+                old = self._fresh.get(path)
+                if old is not None:
+                    self._retire(old[1])
+                self._fresh[path] = (time.monotonic() + self.FRESH_SECONDS, fd)
+                out[path] = fd
+        for fd in set(out.values()):
+            self._users[fd] = self._users.get(fd, 0) + 1
+        if len(self._fresh) > 256:
+            self._sweep(now)
+        return out
+
+    def release(self, fds: dict[str, int]) -> None:
+        for fd in set(fds.values()):
+            users = self._users.get(fd, 1) - 1
+            if users > 0:
+                self._users[fd] = users
+                continue
+            self._users.pop(fd, None)
+            if fd in self._stale:
+                self._stale.discard(fd)
+                os.close(fd)
+
+    def _retire(self, fd: int) -> None:
+        if self._users.get(fd, 0) > 0:
+            self._stale.add(fd)
+        else:
+            os.close(fd)
+
+    def _sweep(self, now: float) -> None:
+        for path, (expires, fd) in list(self._fresh.items()):
+            if expires <= now:
+                del self._fresh[path]
+                self._retire(fd)
+
+    def forget(self, prefix: str) -> None:
+        prefix = prefix.rstrip("/") + "/"
+        for path in [p for p in self._fresh if p.startswith(prefix)]:
+            self._retire(self._fresh.pop(path)[1])
+
+    def close(self) -> None:
+        for _expires, fd in self._fresh.values():
+            self._retire(fd)
+        self._fresh.clear()
+
+
 def _open_all(paths: Iterable[str]) -> dict[str, int]:
     fds: dict[str, int] = {}
     try:
@@ -61,14 +133,10 @@ def _open_all(paths: Iterable[str]) -> dict[str, int]:
             if path not in fds:
                 fds[path] = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except OSError:
-        _close_all(fds)
+        for fd in fds.values():
+            os.close(fd)
         raise
     return fds
-
-
-def _close_all(fds: dict[str, int]) -> None:
-    for fd in fds.values():
-        os.close(fd)
 
 
 async def _wait_flushed(transport: asyncio.Transport) -> None:
@@ -115,7 +183,10 @@ class _Sender:
             sock = self.transport.get_extra_info("socket")
             if sock is None:
                 raise ConnectionResetError("no socket")
-            self.dup = os.dup(sock.fileno())
+            try:
+                self.dup = os.dup(sock.fileno())
+            except OSError as exc:  # the transport closed the socket already
+                raise ConnectionResetError("connection lost") from exc
             os.set_blocking(self.dup, False)
         while count > 0:
             try:
@@ -123,6 +194,8 @@ class _Sender:
             except BlockingIOError:
                 await self._writable()
                 continue
+            except OSError as exc:
+                raise ConnectionResetError("the client went away") from exc
             if sent == 0:
                 raise ConnectionResetError("peer closed")
             offset += sent
@@ -149,12 +222,13 @@ class _Sender:
 
 
 async def _write_parts(
-    request: web.Request, response: web.StreamResponse, parts: Sequence[Part]
+    request: web.Request, response: web.StreamResponse, parts: Sequence[Part],
+    files: OpenFiles,
 ) -> None:
     transport = request.transport
     if transport is None:
         raise ConnectionResetError("connection lost")
-    fds = await asyncio.to_thread(_open_all, [p.path for p in parts if isinstance(p, FilePart)])
+    fds = await files.acquire([p.path for p in parts if isinstance(p, FilePart)])
     sender = _Sender(asyncio.get_running_loop(), transport)
     try:
         for part in parts:
@@ -163,9 +237,12 @@ async def _write_parts(
                     await sender.file(fds[part.path], part.offset, part.length)
             elif part:
                 await response.write(part)
+    except (BrokenPipeError, ConnectionError) as exc:
+        # A player that seeks drops its connection mid-body: routine, not a server error.
+        raise ConnectionResetError("the client went away") from exc
     finally:
         sender.close()
-        _close_all(fds)
+        files.release(fds)
 
 
 def _multipart(
@@ -189,6 +266,7 @@ async def send_parts(
     validators: Validators,
     *,
     content_type: str,
+    files: OpenFiles,
     headers: Mapping[str, str] | None = None,
 ) -> web.StreamResponse:
     """Answers GET/HEAD for the concatenation of `parts`, honouring conditionals and ranges."""
@@ -216,10 +294,16 @@ async def send_parts(
         multipart_type, body = _multipart(parts, decision.ranges, size, content_type)
         response.headers["Content-Type"] = multipart_type
     response.content_length = parts_size(body)
-    await response.prepare(request)
-    if request.method != "HEAD":
-        await _write_parts(request, response, body)
-    await response.write_eof()
+    try:
+        await response.prepare(request)
+        if request.method != "HEAD":
+            await _write_parts(request, response, body, files)
+        await response.write_eof()
+    except ConnectionError:
+        # The client went away (a seeking player does that): nothing to report, but the
+        # connection cannot carry another response after a cut-short body.
+        if request.transport is not None:
+            request.transport.close()
     return response
 
 

@@ -15,7 +15,6 @@ import os
 import re
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from urllib.parse import quote
 
 from server.playback.ranges import Validators
@@ -83,7 +82,7 @@ def rewrite(text: str, sig: str | None, flavour: str) -> str:
     return "\n".join(out) + "\n"
 
 
-def _read(path: Path) -> tuple[int, str]:
+def _read(path: str) -> tuple[int, str]:
     with open(path, encoding="utf-8") as fh:
         mtime = os.fstat(fh.fileno()).st_mtime_ns
         return mtime, fh.read()
@@ -101,10 +100,10 @@ def _render(text: str, mtime_ns: int, sig: str | None, flavour: str) -> Rendered
 
 class PlaylistCache:
     def __init__(self) -> None:
-        self._sources: dict[Path, tuple[float, int, str]] = {}
-        self._rendered: dict[tuple[Path, str, str | None], tuple[int, Rendered]] = {}
+        self._sources: dict[str, tuple[float, int, str]] = {}
+        self._rendered: dict[tuple[str, str, str | None], tuple[int, Rendered]] = {}
 
-    async def _source(self, path: Path) -> tuple[int, str]:
+    async def _source(self, path: str) -> tuple[int, str]:
         now = time.monotonic()
         hit = self._sources.get(path)
         if hit is not None and hit[0] > now:
@@ -115,7 +114,7 @@ class PlaylistCache:
         self._sources[path] = (now + RECHECK_SECONDS, mtime, text)
         return mtime, text
 
-    async def get(self, path: Path, sig: str | None, flavour: str) -> Rendered:
+    async def get(self, path: str, sig: str | None, flavour: str) -> Rendered:
         mtime, text = await self._source(path)
         key = (path, flavour, sig)
         hit = self._rendered.get(key)
@@ -127,12 +126,9 @@ class PlaylistCache:
         self._rendered[key] = (mtime, rendered)
         return rendered
 
-    def forget(self, prefix: Path) -> None:
-        for cache in (self._sources, self._rendered):
-            for key in [k for k in cache if _under(k, prefix)]:
-                del cache[key]  # type: ignore[arg-type]
-
-
-def _under(key: object, prefix: Path) -> bool:
-    path = key[0] if isinstance(key, tuple) else key
-    return isinstance(path, Path) and path.is_relative_to(prefix)
+    def forget(self, prefix: str) -> None:
+        prefix = prefix.rstrip("/") + "/"
+        for path in [k for k in self._sources if k.startswith(prefix)]:
+            del self._sources[path]
+        for key in [k for k in self._rendered if k[0].startswith(prefix)]:
+            del self._rendered[key]

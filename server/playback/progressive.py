@@ -153,20 +153,21 @@ def build_layout(directory: Path, duration: float) -> Layout:
 
 class LayoutCache:
     def __init__(self) -> None:
-        self._layouts: dict[Path, tuple[float, Layout]] = {}
+        self._layouts: dict[str, tuple[float, Layout]] = {}
 
-    async def get(self, directory: Path, duration: float, settled: bool) -> Layout:
+    async def get(self, directory: str, duration: float, settled: bool) -> Layout:
         now = time.monotonic()
         hit = self._layouts.get(directory)
         if hit is not None and hit[0] > now:
             return hit[1]
-        layout = await asyncio.to_thread(build_layout, directory, duration)
+        layout = await asyncio.to_thread(build_layout, Path(directory), duration)
         if len(self._layouts) > 1024:
             self._layouts.clear()
         expires = now + (3600.0 if settled else UNSETTLED_SECONDS)
         self._layouts[directory] = (expires, layout)
         return layout
 
-    def forget(self, prefix: Path) -> None:
-        for key in [k for k in self._layouts if k.is_relative_to(prefix)]:
+    def forget(self, prefix: str) -> None:
+        prefix = prefix.rstrip("/") + "/"
+        for key in [k for k in self._layouts if k.startswith(prefix)]:
             del self._layouts[key]

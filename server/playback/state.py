@@ -12,7 +12,7 @@ from pathlib import Path
 from aiohttp import web
 
 from server.playback.access import VideoCache
-from server.playback.files import file_validators
+from server.playback.files import OpenFiles, file_validators
 from server.playback.hls import PlaylistCache
 from server.playback.progressive import LayoutCache
 from server.playback.ranges import Validators
@@ -32,9 +32,9 @@ class StatCache:
     while; this keeps busy segments from costing a stat(2) per request."""
 
     def __init__(self) -> None:
-        self._entries: dict[Path, tuple[float, FileInfo]] = {}
+        self._entries: dict[str, tuple[float, FileInfo]] = {}
 
-    async def get(self, path: Path) -> FileInfo:
+    async def get(self, path: str) -> FileInfo:
         now = time.monotonic()
         hit = self._entries.get(path)
         if hit is not None and hit[0] > now:
@@ -48,8 +48,9 @@ class StatCache:
         self._entries[path] = (now + STAT_SECONDS, info)
         return info
 
-    def forget(self, prefix: Path) -> None:
-        for key in [k for k in self._entries if k.is_relative_to(prefix)]:
+    def forget(self, prefix: str) -> None:
+        prefix = prefix.rstrip("/") + "/"
+        for key in [k for k in self._entries if k.startswith(prefix)]:
             del self._entries[key]
 
 
@@ -60,20 +61,30 @@ class PlaybackState:
     layouts: LayoutCache = field(default_factory=LayoutCache)
     stats: StatCache = field(default_factory=StatCache)
     ts: TsCache = field(default_factory=TsCache)
+    files: OpenFiles = field(default_factory=OpenFiles)
+    media_root: str | None = None
 
     def forget_video(self, public_id: str, directory: Path) -> None:
         """Called when a video changes (privacy) or goes away (files removed)."""
         self.videos.forget(public_id)
-        self.playlists.forget(directory)
-        self.layouts.forget(directory)
-        self.stats.forget(directory)
+        prefix = str(directory)
+        self.playlists.forget(prefix)
+        self.layouts.forget(prefix)
+        self.stats.forget(prefix)
+        self.files.forget(prefix)
 
 
 PLAYBACK: web.AppKey[PlaybackState] = web.AppKey("playback", PlaybackState)
 
 
 def install(app: web.Application) -> None:
-    app[PLAYBACK] = PlaybackState()
+    playback = PlaybackState()
+    app[PLAYBACK] = playback
+
+    async def close_files(_app: web.Application) -> None:
+        playback.files.close()
+
+    app.on_cleanup.append(close_files)
 
 
 def state(request: web.Request) -> PlaybackState:
