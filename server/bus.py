@@ -24,7 +24,7 @@ Event = dict[str, Any]
 
 
 class Message(dict[str, Any]):
-    __slots__ = ("_text",)
+    __slots__ = ("_encoded", "_text")
 
     @property
     def text(self) -> str:
@@ -34,8 +34,16 @@ class Message(dict[str, Any]):
             self._text: str = json.dumps(self, separators=(",", ":"))
             return self._text
 
+    def encoded(self, encode: Callable[[str], bytes]) -> bytes:
+        """The text in a wire format (e.g. a WebSocket frame), made once per message."""
+        try:
+            return self._encoded
+        except AttributeError:
+            self._encoded: bytes = encode(self.text)
+            return self._encoded
 
-_CLOSED = Message(type="__closed__")
+
+CLOSED = Message(type="__closed__")
 
 
 class SmallQueue:
@@ -54,6 +62,14 @@ class SmallQueue:
 
     def empty(self) -> bool:
         return not self._items
+
+    def get_nowait(self) -> Message:
+        if not self._items:
+            raise asyncio.QueueEmpty
+        item = self._items.popleft()
+        if not self._items:
+            self._items = None
+        return item
 
     def put_nowait(self, item: Message) -> None:
         if self._items is None:
@@ -85,6 +101,10 @@ class Subscription:
     queue: SmallQueue
     dropped: str | None = None
     on_drop: Callable[[str], None] | None = None
+    # Fast path: while nothing is queued, `sink` may take a message at once (True) instead
+    # of the queue; `on_queued` hears when something was queued after all.
+    sink: Callable[[Message], bool] | None = None
+    on_queued: Callable[[], None] | None = None
     _closed: bool = field(default=False, repr=False)
 
     async def get(self) -> Message | None:
@@ -92,7 +112,7 @@ class Subscription:
         if self._closed and self.queue.empty():
             return None
         event = await self.queue.get()
-        if event is _CLOSED:
+        if event is CLOSED:
             self._closed = True
             return None
         return event
@@ -141,7 +161,7 @@ class Bus:
         if not subscription._closed:
             subscription._closed = True
             try:
-                subscription.queue.put_nowait(_CLOSED)
+                subscription.queue.put_nowait(CLOSED)
             except asyncio.QueueFull:
                 pass
             if reason and subscription.on_drop is not None:
@@ -158,12 +178,18 @@ class Bus:
         delivered = 0
         for subscription in list(subscribers):
             queue = subscription.queue
+            sink = subscription.sink
+            if sink is not None and queue.empty() and sink(message):
+                delivered += 1
+                continue
             if queue.qsize() >= queue.maxsize - 1:
                 log.info("dropping a subscriber of %s: its queue is full", topic)
                 self.unsubscribe(subscription, reason="too slow: events were not read in time")
                 continue
             queue.put_nowait(message)
             delivered += 1
+            if subscription.on_queued is not None:
+                subscription.on_queued()
         return delivered
 
     def subscriber_count(self, topic: str) -> int:

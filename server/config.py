@@ -67,6 +67,9 @@ class Config:
     segment_seconds: float = _setting(6.0, "target HLS segment duration")
     ws_queue_size: int = _setting(256, "events buffered per live subscriber before it is dropped")
     ws_heartbeat_seconds: float = _setting(30.0, "WebSocket ping interval")
+    test_hooks: bool = _setting(
+        False, "enable /api/admin/test-hooks/* (benchmarks only; never on a real server)"
+    )
     config_file: str = _setting("", "TOML file with settings (keys as in this table)")
 
     @property

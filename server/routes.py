@@ -84,6 +84,7 @@ def add_routes(app: web.Application) -> None:
         web.post("/api/notifications/{notification_id}/read", notifications.mark_read),
         web.get("/api/ws", live.websocket),
         web.get("/api/events", live.event_stream),
+        web.post("/api/admin/test-hooks/publish", live.test_hook_publish),
     ])
     # The web UI (not under /api): its shell, static files and vendored libraries.
     app.router.add_routes(ui.routes())

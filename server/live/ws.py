@@ -8,9 +8,10 @@ Server messages: {"type": "hello"}, {"type": "notification", "notification": {..
 bus events ({"type": "video.progress" | "video.status" | "video.published" | ...}),
 replies ("resumed", "subscribed", "unsubscribed", "pong") and {"type": "error"}.
 
-Per connection the server keeps one Subscription and one writer task; events arrive
-already serialised (server.bus.Message), so a fan-out does no per-socket JSON work.
-A subscriber that falls behind is dropped by the bus and closed with 1013.
+Per connection the server keeps one Subscription (and a writer task only while the
+socket is backed up); each event is serialised and framed once (server.bus.Message), so
+a fan-out does no per-socket JSON or framing work. A subscriber that falls behind is
+dropped by the bus and closed with 1013.
 """
 
 from __future__ import annotations
@@ -19,12 +20,13 @@ import asyncio
 import contextlib
 import json
 import logging
+import struct
 from typing import Any
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from server import events, keys
-from server.bus import Subscription
+from server.bus import CLOSED, Message, Subscription
 from server.errors import BadRequest, Problem
 from server.identity import Viewer
 from server.live import MAX_TOPICS, authenticate, backlog, check_topic, parse_last_id
@@ -33,27 +35,53 @@ from server.social import notifications
 log = logging.getLogger(__name__)
 
 MAX_CLIENT_MESSAGE = 4096
-# Without ?last_id= the writer holds live events this long for a first "resume" message,
-# so a client resuming by message still gets its backlog before anything newer.
+# Without ?last_id= live events wait this long for a first "resume" message, so a
+# client resuming by message still gets its backlog before anything newer.
 RESUME_GRACE_SECONDS = 0.5
 CLOSE_TIMEOUT_SECONDS = 2.0
+# Past this many bytes waiting in the socket's buffer, events queue (bounded) instead.
+HIGH_WATER = 64 * 1024
+
+
+def text_frame(text: str) -> bytes:
+    """One unmasked, unfragmented text frame (RFC 6455 section 5.2; servers never mask),
+    so the same bytes serve every subscriber of a message."""
+    payload = text.encode()
+    size = len(payload)
+    if size < 126:
+        head = struct.pack("!BB", 0x81, size)
+    elif size < 1 << 16:
+        head = struct.pack("!BBH", 0x81, 126, size)
+    else:
+        head = struct.pack("!BBQ", 0x81, 127, size)
+    return head + payload
 
 
 class Connection:
-    __slots__ = ("app", "closer", "ready", "request", "sent_up_to", "sub", "viewer", "writer",
-                 "ws")
+    """Fast path: while nothing waits in its queue, the bus hands each message to `_offer`,
+    which writes the message's shared frame straight to the socket (no task switch per
+    subscriber). When the socket's buffer is full, messages queue instead and a writer
+    task, made only then, sends them with aiohttp's flow control; a subscriber whose
+    queue overflows is dropped by the bus and closed with 1013 (try again later)."""
+
+    __slots__ = ("app", "closer", "grace", "holding", "request", "sent_up_to", "sub",
+                 "transport", "viewer", "writer", "ws")
 
     def __init__(self, request: web.Request, ws: web.WebSocketResponse, viewer: Viewer) -> None:
         app = self.app = request.app
         self.request = request
+        self.transport = request.transport
         self.ws = ws
         self.viewer = viewer
         self.sent_up_to = 0
-        self.ready: asyncio.Event | None = asyncio.Event()
+        self.holding = True  # until the client's resume (or the grace period) is over
+        self.grace: asyncio.TimerHandle | None = None
         self.closer: asyncio.Task[None] | None = None
+        self.writer: asyncio.Task[None] | None = None
         self.sub: Subscription = app[keys.BUS].subscribe([events.user_topic(viewer.user_id)])
         self.sub.on_drop = self._dropped
-        self.writer: asyncio.Task[None] | None = None
+        self.sub.sink = self._offer
+        self.sub.on_queued = self._wake
 
     async def run(self, last_id: int | None) -> None:
         unread = await notifications.unread_count(self.app[keys.DB], self.viewer.user_id)
@@ -61,8 +89,10 @@ class Connection:
                           "unread_count": unread})
         if last_id is not None:
             await self._resume(last_id)
-            self.ready = None
-        self.writer = asyncio.create_task(self._pump())
+            self._release()
+        else:
+            loop = asyncio.get_running_loop()
+            self.grace = loop.call_later(RESUME_GRACE_SECONDS, self._release)
         try:
             async for msg in self.ws:
                 if msg.type is WSMsgType.TEXT:
@@ -71,27 +101,54 @@ class Connection:
                     await self._send({"type": "error", "detail": "send JSON text messages"})
         finally:
             self.sub.close()
-            self.writer.cancel()
+            if self.grace is not None:
+                self.grace.cancel()
+            if self.writer is not None:
+                self.writer.cancel()
 
     async def _send(self, message: dict[str, Any]) -> None:
         with contextlib.suppress(ConnectionError):
             await self.ws.send_str(json.dumps(message, separators=(",", ":")))
 
+    def _release(self) -> None:
+        if self.grace is not None:
+            self.grace.cancel()
+            self.grace = None
+        if self.holding:
+            self.holding = False
+            self._wake()
+
+    def _seen(self, message: Message) -> bool:
+        """A notification already sent from the stored backlog."""
+        return message.get("type") == "notification" and \
+            message["notification"]["id"] <= self.sent_up_to
+
+    def _offer(self, message: Message) -> bool:
+        transport = self.transport
+        if (self.holding or self.writer is not None or self.ws.closed or transport is None
+                or transport.is_closing() or transport.get_write_buffer_size() > HIGH_WATER):
+            return False
+        if not self._seen(message):
+            transport.write(message.encoded(text_frame))
+        return True
+
+    def _wake(self) -> None:
+        if self.writer is None and not self.holding and not self.sub.queue.empty():
+            self.writer = asyncio.create_task(self._pump())
+
     async def _pump(self) -> None:
-        """The one writer: backlog first (see _resume), then bus events in order."""
-        if self.ready is not None:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.ready.wait(), RESUME_GRACE_SECONDS)
-            self.ready = None
-        ws = self.ws
+        queue = self.sub.queue
         try:
-            while (message := await self.sub.get()) is not None:
-                if message.get("type") == "notification" and \
-                        message["notification"]["id"] <= self.sent_up_to:
-                    continue  # already sent from the stored backlog
-                await ws.send_str(message.text)
+            while not queue.empty():
+                message = queue.get_nowait()
+                if message is CLOSED:
+                    return
+                if not self._seen(message):
+                    await self.ws.send_str(message.text)  # waits while the socket is full
         except ConnectionError:
             pass
+        finally:
+            self.writer = None
 
     async def _resume(self, last_id: int) -> None:
         count = 0
@@ -114,8 +171,7 @@ class Connection:
             await self._send({"type": "error", "status": problem.status,
                               "detail": problem.detail})
         finally:
-            if self.ready is not None:
-                self.ready.set()
+            self._release()
 
     async def _dispatch(self, message: dict[str, Any]) -> None:
         kind = message.get("type")

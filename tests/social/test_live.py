@@ -283,3 +283,29 @@ async def test_shutdown_closes_sockets_with_1001(aiohttp_client: AiohttpClient,
     msg = await ws.receive(timeout=2)
     assert msg.type is WSMsgType.CLOSE and msg.data == 1001
     await ws.close()
+
+
+async def test_channel_topic_and_test_hook(aiohttp_client: AiohttpClient,
+                                           config: Config) -> None:
+    off = await aiohttp_client(create_app(config))
+    admin = await sign_up(off, "admin")
+    resp = await off.post("/api/admin/test-hooks/publish", headers=admin.headers)
+    assert resp.status == 404  # off by default
+    client = await aiohttp_client(create_app(make_config(config.data_dir, test_hooks=True)))
+    resp = await client.post("/api/auth/login", json={"username": "admin",
+                                                      "password": "correct horse battery"})
+    admin.tokens = await resp.json()
+    viewer = await sign_up(client, "viewer")
+    resp = await client.post("/api/admin/test-hooks/publish", headers=viewer.headers)
+    assert resp.status == 403
+    ws = await connect(client, viewer)
+    await ws.send_json({"type": "subscribe", "topic": f"channel:{admin.channel_id}"})
+    await next_of(ws, "subscribed")
+    resp = await client.post("/api/admin/test-hooks/publish", headers=admin.headers,
+                             json={"title": "bench"})
+    assert resp.status == 201, await resp.text()
+    published = await resp.json()
+    event = await next_of(ws, "video.published", timeout=1.0)
+    assert event["video"] == {"id": published["video_id"], "title": "bench"}
+    assert event["topic"] == f"channel:{admin.channel_id}"
+    await ws.close()
