@@ -131,7 +131,7 @@ export async function createPlayer(video, { preferredQuality, startAt = 0, onTim
   media.addEventListener('durationchange', syncTime);
   media.addEventListener('loadedmetadata', () => {
     syncTime();
-    if (engine !== 'hls.js' && startAt > 0 && startAt < duration() - 3) media.currentTime = startAt;
+    if (engine !== 'hls.js' && startAt > 0) media.currentTime = startAt;
   }, { once: true });
   const syncPlay = () => {
     const paused = media.paused;

@@ -31,7 +31,7 @@ def _free_port() -> int:
 
 
 class Server:
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, *extra: str) -> None:
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = (data_dir.parent / "server.log").open("wb")
@@ -41,7 +41,7 @@ class Server:
              "--workers", "1", "--rate-limit-per-minute", "100000",
              "--rate-limit-user-per-minute", "100000", "--auth-rate-limit-per-minute", "100000",
              "--upload-rate-limit-per-minute", "100000", "--min-free-disk-bytes", "0",
-             "--x264-preset", "ultrafast", "--log-level", "warning"],
+             "--x264-preset", "ultrafast", "--log-level", "warning", *extra],
             cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + 30
@@ -103,6 +103,12 @@ def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def second_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("clips") / "harbour_evening.mp4"
     return make_clip(path, Clip(width=320, height=240, fps=25, seconds=2.0, gop=25))
+
+
+@pytest.fixture(scope="module")
+def long_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("clips") / "slow_river.mp4"
+    return make_clip(path, Clip(width=320, height=240, fps=25, seconds=8.0, gop=25))
 
 
 @pytest.fixture(scope="module")

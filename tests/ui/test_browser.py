@@ -445,3 +445,60 @@ def test_without_vendor_libraries_upload_is_multipart_and_playback_progressive(
     assert page.evaluate("document.querySelector('#player-video').error") is None
     assert page.is_hidden(".player-error")
     assert tab.errors == []
+
+
+# --- watching: resume position, keyboard ----------------------------------------------
+
+def test_watch_position_is_reported_and_resumed_after_a_reload(
+    server: Server, context: Any, long_clip: Path
+) -> None:
+    name = _unique("ivy")
+    register(server.url, name)
+    sign_in(context, server.url, name)
+    tab = Tab(context)
+    page = tab.page
+    page.goto(server.url + "/")
+    video_id = _upload_through_page(page, long_clip, "Slow river")
+    page.locator("#watch-link").wait_for(timeout=120_000)
+    page.goto(f"{server.url}/watch/{video_id}")
+    page.locator("#player-video").wait_for()
+    wait_until(page, "document.querySelector('#player-video').readyState >= 1", 20)
+    page.evaluate("document.querySelector('#player-video').muted = true")
+    if page.evaluate("document.querySelector('#player-video').paused"):
+        page.click("#play-button")
+    wait_until(page, "document.querySelector('#player-video').currentTime > 0.3", 20)
+
+    # Keyboard: the player takes focus; k toggles playback, arrows seek by 5 s.
+    page.focus(".player")
+    page.keyboard.press("k")
+    wait_until(page, "document.querySelector('#player-video').paused", 5)
+    before = page.evaluate("document.querySelector('#player-video').currentTime")
+    page.keyboard.press("ArrowRight")
+    wait_until(page, f"document.querySelector('#player-video').currentTime > {before + 4}", 10)
+    position = page.evaluate("document.querySelector('#player-video').currentTime")
+    page.keyboard.press("k")
+    wait_until(page, "!document.querySelector('#player-video').paused", 5)
+    page.keyboard.press("k")  # pausing reports the position to the server
+    wait_until(page, "document.querySelector('#player-video').paused", 5)
+
+    def saved() -> float:
+        return float(context.request.get(f"{server.url}/api/videos/{video_id}")
+                     .json().get("resume_position") or 0)
+
+    deadline = time.monotonic() + 10
+    while saved() < position - 0.5:
+        assert time.monotonic() < deadline, f"position {position} never saved ({saved()})"
+        page.wait_for_timeout(200)
+
+    # With autoplay off the player can only be there by resuming, not by playing on.
+    csrf = next(c["value"] for c in context.cookies() if c["name"] == "rh_csrf")
+    resp = context.request.patch(f"{server.url}/api/users/me", headers={"X-CSRF-Token": csrf},
+                                 data={"preferences": {"autoplay": False}})
+    assert resp.status == 200, resp.text()
+    page.reload()
+    page.locator("#player-video").wait_for()
+    wait_until(page, "document.querySelector('#player-video').readyState >= 1", 20)
+    wait_until(page, f"document.querySelector('#player-video').currentTime >= {position - 1.0}",
+               10)
+    assert page.evaluate("document.querySelector('#player-video').paused")
+    assert tab.errors == []

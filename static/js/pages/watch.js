@@ -89,7 +89,8 @@ export default async function watch(main, [videoId], { navigate }) {
   async function mountPlayer() {
     const preferred = session.user?.preferences?.default_quality;
     const resume = Number(video.resume_position || 0);
-    const startAt = resume > 3 && (!video.duration || resume < video.duration - 3) ? resume : 0;
+    // Resume unless the saved point is at the very start or in the last moments.
+    const startAt = resume > 1 && (!video.duration || resume < Math.min(video.duration - 1, video.duration * 0.95)) ? resume : 0;
     const player = await createPlayer(video, { preferredQuality: preferred, startAt });
     clear(stage, player.el);
     if (startAt) toast(`Resuming where you left off`);
