@@ -87,6 +87,14 @@ async def revoke_session(db: Database, user_id: int, session_id: str) -> None:
         raise NotFound("no such session")
 
 
+async def session_of_refresh_token(db: Database, refresh_token: str) -> str | None:
+    return await db.fetch_value(  # type: ignore[no-any-return]
+        "SELECT s.public_id FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id"
+        " WHERE r.token_hash = ?",
+        (token_hash(refresh_token),),
+    )
+
+
 async def revoke_by_refresh_token(db: Database, refresh_token: str) -> None:
     """Sign-out by refresh token (a client whose access token has expired); unknown is fine."""
     await db.write(

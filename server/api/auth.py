@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 from typing import Any
 
 from aiohttp import web
@@ -112,22 +111,24 @@ async def login(request: web.Request) -> web.Response:
     return _token_response(request, issued)
 
 
-def _refresh_token_from(request: web.Request, body: dict[str, Any]) -> str:
+async def _refresh_token_from(request: web.Request, body: dict[str, Any]) -> str:
     if "refresh_token" in body:
         return str(body["refresh_token"])
     cookie = request.cookies.get(REFRESH_COOKIE)
     if not cookie:
         raise Unauthorized("no refresh token in the body or cookie")
+    # Signed double submit (OWASP CSRF cheat sheet): the header must be the HMAC of the
+    # session the refresh cookie belongs to, which a cross-site page can neither read nor make.
     presented = request.headers.get(CSRF_HEADER, "")
-    expected = request.cookies.get(CSRF_COOKIE, "")
-    if not presented or not hmac.compare_digest(presented, expected):
+    session_id = await sessions.session_of_refresh_token(request.app[keys.DB], cookie)
+    if not presented or not request.app[keys.SIGNER].check_csrf(session_id or "", presented):
         raise Forbidden(f"a cookie refresh must carry the {CSRF_HEADER} header", slug="csrf")
     return cookie
 
 
 async def refresh(request: web.Request) -> web.Response:
     body = await optional_json_body(request, REFRESH_BODY)
-    token = _refresh_token_from(request, body)
+    token = await _refresh_token_from(request, body)
     config = request.app[keys.CONFIG]
     try:
         issued = await sessions.rotate(request.app[keys.DB], token,
@@ -148,7 +149,7 @@ async def logout(request: web.Request) -> web.Response:
         await sessions.revoke_session(db, viewer.user_id, viewer.session_id)
     else:
         # An expired access token: sign out by the refresh token (body, or cookie + CSRF).
-        await sessions.revoke_by_refresh_token(db, _refresh_token_from(request, body))
+        await sessions.revoke_by_refresh_token(db, await _refresh_token_from(request, body))
     response = web.Response(status=204)
     _clear_cookies(response)
     return response

@@ -192,6 +192,11 @@ async def test_cookie_refresh_needs_the_csrf_header(
     resp = await client.post("/api/auth/refresh")
     assert resp.status == 403
     await check_openapi(openapi, resp)
+    # A matching pair planted by someone else (cookie and header both "forged") is not
+    # enough: the header must be the signature of this refresh cookie's session.
+    client.session.cookie_jar.update_cookies({"rh_csrf": "forged"})
+    resp = await client.post("/api/auth/refresh", headers={"X-CSRF-Token": "forged"})
+    assert resp.status == 403
 
     resp = await client.post("/api/auth/refresh", headers={"X-CSRF-Token": csrf})
     assert resp.status == 200
