@@ -1,7 +1,7 @@
 """The worker process: runs `media.pipeline.process` for one job and reports over a pipe.
 
-Only the standard library and `media` are imported here: the process is started with the
-"spawn" method, so everything it imports is paid for on every job.
+Only the standard library and `media` are imported here: both are preloaded by the
+multiprocessing fork server that the worker is forked from.
 
 Messages sent to the web process (plain dicts, pickled by the Connection):
     {"type": "started", "pid"}
@@ -41,7 +41,8 @@ class JobSpec:
 
 
 def _watch_parent(parent: int) -> None:
-    """Exit when the web process is gone (crashed or killed), so no orphan keeps encoding."""
+    """Exit when the web process is gone (crashed or killed), so no orphan keeps encoding:
+    the fork server, our parent, exits with the web process, and we are reparented."""
     while True:
         time.sleep(WATCHDOG_SECONDS)
         if os.getppid() != parent:
@@ -82,9 +83,9 @@ def _message(event: Any) -> dict[str, Any]:
     raise TypeError(f"unknown pipeline event {event!r}")
 
 
-def main(spec: JobSpec, conn: Connection, cancel: Event, parent: int) -> None:
-    """Entry point of the spawned process (multiprocessing target)."""
-    threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
+def main(spec: JobSpec, conn: Connection, cancel: Event) -> None:
+    """Entry point of the worker process (multiprocessing target)."""
+    threading.Thread(target=_watch_parent, args=(os.getppid(),), daemon=True).start()
     if spec.nice:
         os.nice(spec.nice)  # below the web process, so requests are answered first
     from media.errors import MediaError, TranscodeCancelled

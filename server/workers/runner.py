@@ -9,11 +9,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import shutil
 import time
 from multiprocessing.connection import Connection
-from multiprocessing.context import SpawnContext, SpawnProcess
+from multiprocessing.context import ForkServerContext, ForkServerProcess
 from typing import Any
 
 from aiohttp import web
@@ -65,14 +64,14 @@ def remove_outputs(config: Config, public_id: str, *, original: bool = False) ->
 
 
 class JobRun:
-    def __init__(self, app: web.Application, job: Claimed, ctx: SpawnContext) -> None:
+    def __init__(self, app: web.Application, job: Claimed, ctx: ForkServerContext) -> None:
         self.app, self.job, self.ctx = app, job, ctx
         self.config = app[keys.CONFIG]
         self.db = app[keys.DB]
         self.cancel_event = ctx.Event()
         self.cancel_requested = False
         self.finished = asyncio.Event()
-        self.process: SpawnProcess | None = None
+        self.process: ForkServerProcess | None = None
         self.messages: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
         self.has_video = True
         self.progress: dict[str, Any] = {"percent": 0.0, "renditions": {}, "eta_seconds": None}
@@ -122,9 +121,9 @@ class JobRun:
         reader, writer = self.ctx.Pipe(duplex=False)
         spec = job_spec(self.config, self.job.public_id)
         self.process = self.ctx.Process(
-            target=child.main, args=(spec, writer, self.cancel_event, os.getpid()),
+            target=child.main, args=(spec, writer, self.cancel_event),
             name=f"reelhouse-transcode-{self.job.job_id}", daemon=True)
-        # Starting a spawned process writes its preparation data to a pipe: off the loop.
+        # Starting a process talks to the fork server over a socket: off the loop.
         await asyncio.to_thread(self.process.start)
         writer.close()  # ours; the worker's copy closing is how its exit is seen (EOF)
         await queue.set_worker(self.db, self.job.job_id, self.process.pid)
