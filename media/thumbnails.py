@@ -14,7 +14,7 @@ import av.filter
 from av.container import InputContainer
 from av.video.frame import VideoFrame
 
-from .frames import Prefilter, needs_sdr, to_sdr_kwargs
+from .frames import Prefilter
 from .probe import ProbeResult, VideoInfo, probe
 
 POSTER_SAMPLES = 8
@@ -69,12 +69,14 @@ def _frame_at(container: InputContainer, index: int, t: float) -> VideoFrame | N
     return None
 
 
-def _display(frame: VideoFrame, video: VideoInfo) -> VideoFrame:
-    shaped = Prefilter(video)(frame)
-    out = shaped[0] if shaped else frame
-    if needs_sdr(video):
-        out = out.reformat(format="yuv420p", **to_sdr_kwargs(True))  # type: ignore[arg-type]
-    return out
+def _display(frame: VideoFrame, shape: Prefilter) -> VideoFrame:
+    shaped = shape(frame)
+    return shaped[0] if shaped else frame
+
+
+def _shaper(video: VideoInfo) -> Prefilter:
+    # No deinterlacer: frames come one by one after seeks, and yadif needs a neighbour.
+    return Prefilter(video, deinterlace=False)
 
 
 def _ordinal(container: InputContainer, video: VideoInfo) -> int:
@@ -110,7 +112,7 @@ def make_poster(
     chosen = best[1] if best else fallback
     if chosen is None:
         return None
-    chosen = _display(chosen, video)
+    chosen = _display(chosen, _shaper(video))
     if chosen.width > POSTER_MAX_WIDTH:
         height = round(chosen.height * POSTER_MAX_WIDTH / chosen.width / 2) * 2
         chosen = chosen.reformat(width=POSTER_MAX_WIDTH, height=height)
@@ -133,12 +135,13 @@ def _tiles(
     source: str | os.PathLike[str], video: VideoInfo, times: list[float], w: int, h: int
 ) -> Iterator[VideoFrame]:
     last: VideoFrame | None = None
+    shape = _shaper(video)
     with av.open(str(source)) as container:
         index = _ordinal(container, video)
         for t in times:
             frame = _frame_at(container, index, t)
             if frame is not None:
-                last = _display(frame, video).reformat(width=w, height=h, format="yuv420p")
+                last = _display(frame, shape).reformat(width=w, height=h, format="yuv420p")
             if last is None:
                 last = VideoFrame(w, h, "yuv420p")
                 for plane, value in zip(last.planes, (16, 128, 128), strict=True):

@@ -262,7 +262,6 @@ class _Rung:
             rendition.fps,
             job.ladder.boundaries,
             self._encode,
-            to_bt709=hdr,
         )
 
     def _encode(self, frame: VideoFrame | None) -> None:

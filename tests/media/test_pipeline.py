@@ -173,6 +173,7 @@ def test_late_audio_is_padded_to_the_video_start(clip: Clips, tmp_path: Path) ->
     result, _ = run(source, out, ProcessSettings(poster=False, storyboard=False))
     rdir = out / "hls" / result.renditions[0].name
     import m3u8
+
     whole, _ = joined(rdir, m3u8.load(str(rdir / "index.m3u8")), tmp_path / "v.mp4")
     with av.open(str(whole)) as container:
         samples = [f for f in container.decode(audio=0)]
