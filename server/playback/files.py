@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from server.errors import Problem
 from server.playback.ranges import Decision, Validators, decide, http_date
 
 CHUNK = 256 * 1024
@@ -278,11 +279,17 @@ async def send_parts(
         "Accept-Ranges": "bytes",
         **(headers or {}),
     }
-    if decision.status in (304, 412):
+    if decision.status == 304:
         keep = {k: v for k, v in base.items() if k != "Accept-Ranges"}
-        return web.Response(status=decision.status, headers=keep)
+        return web.Response(status=304, headers=keep)
+    if decision.status == 412:
+        raise Problem("the representation does not match the request's preconditions",
+                      status=412, slug="precondition-failed", headers=base)
     if decision.status == 416:
-        return web.Response(status=416, headers={**base, "Content-Range": f"bytes */{size}"})
+        # Section 15.5.17: the current length in Content-Range; the body is problem+json.
+        raise Problem(f"no requested range overlaps the {size} bytes", status=416,
+                      slug="range-not-satisfiable",
+                      headers={**base, "Content-Range": f"bytes */{size}"})
     body: Sequence[Part] = parts
     response = web.StreamResponse(status=decision.status, headers=base)
     response.content_type = content_type

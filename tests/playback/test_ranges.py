@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
 
 from server import keys, storage
+from server.api import playback as playback_api
 from server.playback.ranges import Validators, decide, http_date, parse_range
-from tests.helpers import sign_up
+from tests.helpers import check_openapi, sign_up
 from tests.playback.conftest import Tree, add_video
 
 
@@ -154,3 +156,40 @@ def test_range_applies_to_get_only(method: str, status: int) -> None:
 
 def test_fixture_tree_is_untouched(hls_tree: Tree) -> None:
     assert not list(Path(hls_tree.root).rglob("*.ts"))
+
+
+async def test_media_answers_match_the_openapi_document(
+    client: TestClient, hls_tree: Tree, openapi: dict[str, Any]
+) -> None:
+    alice = await sign_up(client, "alice")
+    vid = await add_video(client, alice, hls_tree)
+    url = f"/api/videos/{vid}/hls/240p/seg_00000.m4s"
+    # check_openapi reads bodies as text, so binary answers are checked here by hand.
+    responses = openapi["paths"]["/api/videos/{video_id}/hls/{rendition}/{segment}"]["get"][
+        "responses"]
+    full = await client.get(url)
+    for headers in ({}, {"Range": "bytes=0-3"}, {"Range": "bytes=0-1,4-5"}):
+        resp = await client.get(url, headers=headers)
+        assert resp.content_type in responses[str(resp.status)]["content"], headers
+    for headers in ({"If-None-Match": full.headers["ETag"]}, {"Range": "bytes=99999999-"},
+                    {"If-Match": '"nope"'}):
+        resp = await client.get(url, headers=headers)
+        await check_openapi(openapi, resp)
+    resp = await client.get(url, headers={"Range": "bytes=99999999-"})
+    problem = await resp.json(content_type="application/problem+json")
+    assert resp.status == 416 and problem["status"] == 416
+    assert resp.headers["Content-Range"] == f"bytes */{full.headers['Content-Length']}"
+
+
+async def test_every_playback_route_is_documented(
+    client: TestClient, openapi: dict[str, Any]
+) -> None:
+    documented = {(path, method) for path, ops in openapi["paths"].items() for method in ops}
+    for route in client.app.router.routes():
+        info = route.resource.get_info() if route.resource else {}
+        path = info.get("path") or info.get("formatter", "")
+        if route.method == "HEAD" and path not in playback_api.PATHS:
+            continue  # JSON routes document GET only, as elsewhere in the API
+        if path.startswith("/api/videos") and route.method in ("GET", "HEAD", "PATCH",
+                                                                "DELETE", "POST"):
+            assert (path, route.method.lower()) in documented, (path, route.method)
