@@ -64,11 +64,10 @@ class WorkerPool:
             self._dispatcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._dispatcher
-        tasks = list(self.tasks.values())
+        tasks, runs = list(self.tasks.values()), list(self.runs.values())
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        runs = list(self.runs.values())
         for run in runs:
             run.terminate()
         await asyncio.gather(*(run.reap() for run in runs), return_exceptions=True)

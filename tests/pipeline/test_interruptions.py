@@ -13,7 +13,7 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 
 from server import keys, storage
-from tests.helpers import User, sign_up
+from tests.helpers import User, check_openapi, sign_up
 from tests.pipeline.conftest import finished, job_row, submit, wait_for
 from tests.pipeline.hlsserve import decode_errors
 
@@ -56,7 +56,7 @@ async def test_killed_worker_is_retried_and_finishes(
 
 
 async def test_cancel_stops_the_worker_within_a_second(
-    client: TestClient, owner: User, clip: Callable[[str], Path]
+    client: TestClient, owner: User, clip: Callable[[str], Path], openapi: dict[str, Any]
 ) -> None:
     video_id = await submit(client, owner, clip("long_480p.mp4"))
     job = await running_with_progress(client, owner, video_id)
@@ -70,7 +70,7 @@ async def test_cancel_stops_the_worker_within_a_second(
     resp = await client.post(f"/api/videos/{video_id}/cancel", headers=owner.headers)
     assert resp.status == 200, await resp.text()
     assert time.monotonic() - started < 1.5
-    body = await resp.json()
+    body = await check_openapi(openapi, resp)
     assert (body["status"], body["error"]) == ("failed", "processing was cancelled")
     assert gone(job["worker_pid"])
     job = await job_row(client, video_id)
@@ -81,6 +81,7 @@ async def test_cancel_stops_the_worker_within_a_second(
     assert storage.original_path(config, video_id).exists()  # the upload itself is kept
     resp = await client.post(f"/api/videos/{video_id}/cancel", headers=owner.headers)
     assert resp.status == 409
+    assert (await check_openapi(openapi, resp))["detail"] == "this video is not being processed"
     await asyncio.sleep(1.2)  # the dispatcher never picks a cancelled job up again
     assert (await job_row(client, video_id))["status"] == "cancelled"
 

@@ -158,3 +158,36 @@ async def test_job_resumes_after_the_server_is_killed(
         assert await decode_errors(str(hls / "master.m3u8")) == ""
         assert not [p for p in hls.rglob(".*")], "temporary files left behind"
         assert os.path.exists(storage.original_path(config, video_id))
+
+
+async def test_clean_shutdown_ends_workers_and_the_next_start_resumes(
+    aiohttp_client: Any, tmp_path: Path, clip: Callable[[str], Path]
+) -> None:
+    """The app's cleanup (SIGTERM in run.py) ends the worker; the job stays `running` and the
+    next start requeues it. Progress reaches the bus as `video.progress` events."""
+    from server.app import create_app
+    from tests.helpers import sign_up
+    from tests.pipeline.conftest import finished, job_row, submit, wait_for
+    from tests.pipeline.test_interruptions import running_with_progress
+
+    config = pipeline_config(tmp_path / "data")
+    first = await aiohttp_client(create_app(config))
+    owner = await sign_up(first, "owner")
+    video_id = await submit(first, owner, clip("long_480p.mp4"))
+    progress = first.app[keys.BUS].subscribe([f"video:{video_id}"])
+    job = await running_with_progress(first, owner, video_id)
+    event = await asyncio.wait_for(progress.get(), 5)
+    while event is not None and event["type"] != "video.progress":
+        event = await asyncio.wait_for(progress.get(), 5)
+    assert event is not None
+    assert set(event) >= {"percent", "renditions", "eta_seconds"}
+    assert 0 < event["percent"] < 100
+    await first.close()
+    assert gone(job["worker_pid"])
+    assert (await job_of(config, job["video_id"]))["status"] == "running"
+
+    second = await aiohttp_client(create_app(config))
+    body = await wait_for(second, owner, video_id, finished, timeout=120)
+    assert body["status"] == "ready", body
+    job = await job_row(second, video_id)
+    assert (job["status"], job["attempts"]) == ("done", 2)
