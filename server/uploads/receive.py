@@ -32,7 +32,7 @@ _DISCONNECTS = (ConnectionError, HttpProcessingError, asyncio.IncompleteReadErro
 
 
 class ChecksumMismatch(Problem):
-    status, slug, title = 460, "checksum-mismatch", "Checksum Mismatch"
+    status, slug = 460, "checksum-mismatch"  # tus checksum extension
 
 
 class SniffRefused(Exception):
@@ -119,7 +119,7 @@ class BodyReceiver:
                     chunk = await reader.readany()
                 except _DISCONNECTS:
                     self.outcome.disconnected = True
-                    break
+                    chunk = _salvage(reader)
                 if not chunk or self._aborted:
                     break
                 room = self.allowed - self.outcome.added - size
@@ -132,7 +132,7 @@ class BodyReceiver:
                 if size >= FLUSH_BYTES:
                     await self._flush(writer, batch)
                     batch, size = [], 0
-                if self.outcome.too_large:
+                if self.outcome.too_large or self.outcome.disconnected:
                     break
         finally:
             # Bytes in hand are kept on a disconnect; dropped on a takeover, because the
@@ -193,8 +193,20 @@ class BodyReceiver:
             await asyncio.to_thread(store.remove, self.side)
             raise ChecksumMismatch(
                 f"the {self.checksum.algorithm} checksum of the chunk does not match; it was "
-                "discarded and the offset is unchanged", headers={"Tus-Resumable": "1.0.0"})
+                "discarded and the offset is unchanged", title="Checksum Mismatch")
         await store.run_blocking(store.append_file, self.path, self.side)
+
+
+def _salvage(reader: StreamReader) -> bytes:
+    """Bytes that arrived before a disconnect but were not read yet.
+
+    aiohttp's readany() raises the connection error before handing out what it already
+    buffered; those bytes were received, so they are kept like the rest.
+    """
+    try:
+        return reader._read_nowait(-1)
+    except Exception:
+        return b""
 
 
 def allowed_bytes(upload: Upload, offset: int, max_upload: int, quota_left: int | None) -> int:

@@ -95,7 +95,7 @@ async def touch(db: Database, upload: Upload, expiry_seconds: int) -> float:
 
 
 async def set_state(db: Database, upload_id: int, state: str, error: str | None = None) -> None:
-    completed = time.time() if state == COMPLETE else None
+    completed = None if state == RECEIVING else time.time()  # when it ended, any way
     await db.write("UPDATE uploads SET state = ?, error = ?, completed_at = ? WHERE id = ?",
                    (state, error, completed, upload_id))
 
@@ -147,7 +147,7 @@ async def receiving_uploads(db: Database) -> list[Upload]:
 
 async def purge_tombstones(db: Database, before: float) -> None:
     await db.write("DELETE FROM uploads WHERE state IN ('expired', 'failed', 'complete')"
-                   " AND expires_at < ? AND concat IS NOT 'partial'", (before,))
+                   " AND completed_at < ? AND concat IS NOT 'partial'", (before,))
 
 
 async def set_bytes_received(db: Database, video_id: int, count: int) -> None:
