@@ -123,6 +123,7 @@ def test_sign_up_upload_watch_seek_and_comment(
     renditions = page.eval_on_selector_all("#renditions li",
                                            "els => els.map(e => e.dataset.rendition)")
     assert {"360p", "240p"} <= set(renditions)
+    page.evaluate("document.getElementById('toasts').replaceChildren()")
     page.screenshot(path=str(screenshots / "upload.png"), full_page=True)
 
     page.click("#watch-link")
@@ -162,7 +163,7 @@ def test_sign_up_upload_watch_seek_and_comment(
     page.fill(".reply-input", "Thank you!")
     top.locator(".comment-form button[type=submit]").click()
     top.locator(".replies .comment-body").get_by_text("Thank you!").wait_for()
-    page.evaluate("window.scrollTo(0, 0)")
+    page.evaluate("window.scrollTo(0, 0); document.getElementById('toasts').replaceChildren()")
     page.screenshot(path=str(screenshots / "watch.png"), full_page=True)
 
     # Both are stored: after a reload the thread shows the reply on demand.
@@ -471,21 +472,21 @@ def test_watch_position_is_reported_and_resumed_after_a_reload(
     # Keyboard: the player takes focus; k toggles playback, arrows seek by 5 s.
     page.focus(".player")
     page.keyboard.press("k")
-    wait_until(page, "document.querySelector('#player-video').paused", 5)
+    wait_until(page, "document.querySelector('#player-video').paused", 20)
     before = page.evaluate("document.querySelector('#player-video').currentTime")
     page.keyboard.press("ArrowRight")
-    wait_until(page, f"document.querySelector('#player-video').currentTime > {before + 4}", 10)
+    wait_until(page, f"document.querySelector('#player-video').currentTime > {before + 4}", 20)
     position = page.evaluate("document.querySelector('#player-video').currentTime")
     page.keyboard.press("k")
-    wait_until(page, "!document.querySelector('#player-video').paused", 5)
+    wait_until(page, "!document.querySelector('#player-video').paused", 20)
     page.keyboard.press("k")  # pausing reports the position to the server
-    wait_until(page, "document.querySelector('#player-video').paused", 5)
+    wait_until(page, "document.querySelector('#player-video').paused", 20)
 
     def saved() -> float:
         return float(context.request.get(f"{server.url}/api/videos/{video_id}")
                      .json().get("resume_position") or 0)
 
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 30
     while saved() < position - 0.5:
         assert time.monotonic() < deadline, f"position {position} never saved ({saved()})"
         page.wait_for_timeout(200)
@@ -499,6 +500,6 @@ def test_watch_position_is_reported_and_resumed_after_a_reload(
     page.locator("#player-video").wait_for()
     wait_until(page, "document.querySelector('#player-video').readyState >= 1", 20)
     wait_until(page, f"document.querySelector('#player-video').currentTime >= {position - 1.0}",
-               10)
+               30)
     assert page.evaluate("document.querySelector('#player-video').paused")
     assert tab.errors == []
