@@ -503,3 +503,31 @@ def test_watch_position_is_reported_and_resumed_after_a_reload(
                30)
     assert page.evaluate("document.querySelector('#player-video').paused")
     assert tab.errors == []
+
+
+# --- errors the API reports reach the person -----------------------------------------
+
+def test_a_file_that_is_not_video_is_refused_with_the_servers_reason(
+    server: Server, context: Any, tmp_path: Path
+) -> None:
+    notes = tmp_path / "holiday_notes.mp4"  # the name lies; the bytes are plain text
+    notes.write_text("Day one: the harbour. Day two: the hills.\n" * 2000)
+    name = _unique("jo")
+    register(server.url, name)
+    sign_in(context, server.url, name)
+    tab = Tab(context)
+    page = tab.page
+    page.goto(server.url + "/upload")
+    # Drag and drop: a file dropped on the zone is picked like one from the dialog.
+    handle = page.evaluate_handle(
+        "text => { const dt = new DataTransfer();"
+        " dt.items.add(new File([text], 'holiday_notes.mp4', { type: 'video/mp4' }));"
+        " return dt; }", notes.read_text())
+    page.dispatch_event("#dropzone", "drop", {"dataTransfer": handle})
+    assert page.inner_text("#drop-file").startswith("holiday_notes.mp4")
+    assert page.input_value("#title") == "holiday notes"
+    page.click("#upload-button")
+    page.locator("#transfer[data-state=error]").wait_for(timeout=30_000)
+    message = page.inner_text("#transfer-status .error")
+    assert "video" in message.lower() or "media" in message.lower(), message
+    assert "tus:" not in message  # the server's own words, not the library's
