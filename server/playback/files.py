@@ -22,6 +22,7 @@ from server.errors import Problem
 from server.playback.ranges import Decision, Validators, decide, http_date
 
 CHUNK = 256 * 1024
+OFFLOAD_BYTES = 128 * 1024
 
 
 @dataclass(frozen=True)
@@ -152,7 +153,9 @@ class _Sender:
     def __init__(self, loop: asyncio.AbstractEventLoop, transport: asyncio.Transport) -> None:
         self.loop = loop
         self.transport = transport
-        self.native = True
+        # asyncio's own loops have a native loop.sendfile; uvloop's raises
+        # NotImplementedError, so it is not even tried there.
+        self.native = isinstance(loop, asyncio.BaseEventLoop)
         self.dup: int | None = None
 
     async def file(self, fd: int, offset: int, count: int) -> None:
@@ -191,7 +194,13 @@ class _Sender:
             os.set_blocking(self.dup, False)
         while count > 0:
             try:
-                sent = os.sendfile(self.dup, fd, offset, count)
+                if count >= OFFLOAD_BYTES:
+                    # The kernel's copy of a large piece runs in a worker thread (the
+                    # socket is non-blocking, so the thread never waits on the client):
+                    # the event loop keeps serving other requests meanwhile.
+                    sent = await asyncio.to_thread(os.sendfile, self.dup, fd, offset, count)
+                else:
+                    sent = os.sendfile(self.dup, fd, offset, count)
             except BlockingIOError:
                 await self._writable()
                 continue
