@@ -12,7 +12,7 @@ from .errors import TranscodeCancelled
 from .hls import RenditionInfo, write_master
 from .ladder import Ladder, LadderSettings, choose_ladder
 from .probe import ProbeResult, probe
-from .thumbnails import make_poster, make_storyboard
+from .thumbnails import PosterPicker, StoryboardBuilder, make_poster, make_storyboard
 from .transcode import Progress, RenditionDone, TranscodeEvent, transcode
 
 # Share of the overall percentage per stage; thumbnails come after every rendition.
@@ -88,19 +88,51 @@ def process(
             share = _PROBE + (_TRANSCODE - _PROBE) * event.overall / 100
             on_event(Progress(round(share, 1), event.renditions))
 
-    result = transcode(info.path, out, ladder, on_event=relay, should_cancel=should_cancel)
-    master = write_master(out, result.renditions)
-    lap("transcode")
-    poster = storyboard = None
-    if settings.poster and info.video is not None:
-        _check(should_cancel)
-        poster = make_poster(info.path, out / "poster.jpg", info)
-        on_event(Progress(_POSTER, {}))
-    lap("poster")
-    if settings.storyboard and info.video is not None:
-        _check(should_cancel)
-        storyboard = make_storyboard(info.path, out, settings.storyboard_interval, info)
-    lap("storyboard")
+    # Thumbnails ride on the encode pass's decode; without one they seek on their own.
+    picker = PosterPicker(info.duration) if settings.poster and info.video else None
+    board = None
+    if settings.storyboard and info.video is not None and info.duration > 0:
+        board = StoryboardBuilder(
+            out,
+            info.duration,
+            info.video.display_width,
+            info.video.display_height,
+            settings.storyboard_interval,
+        )
+    consumers = [c for c in (picker, board) if c is not None]
+    try:
+        result = transcode(
+            info.path,
+            out,
+            ladder,
+            on_event=relay,
+            should_cancel=should_cancel,
+            frame_consumers=consumers,
+        )
+        master = write_master(out, result.renditions)
+        lap("transcode")
+        poster = storyboard = None
+        if picker is not None:
+            _check(should_cancel)
+            poster = (
+                picker.write(out / "poster.jpg")
+                if result.frames_decoded
+                else make_poster(info.path, out / "poster.jpg", info)
+            )
+            on_event(Progress(_POSTER, {}))
+        lap("poster")
+        if board is not None:
+            _check(should_cancel)
+            if not result.frames_decoded:
+                board.abort()
+                storyboard = make_storyboard(info.path, out, settings.storyboard_interval, info)
+            else:
+                storyboard = board.finish()
+        lap("storyboard")
+    except BaseException:
+        if board is not None:
+            board.abort()
+        raise
     on_event(Progress(100.0, {r.name: 100.0 for r in result.renditions}))
     return ProcessResult(info, ladder, result.renditions, master, poster, storyboard, seconds)
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
 
@@ -83,43 +82,44 @@ def _ordinal(container: InputContainer, video: VideoInfo) -> int:
     return [s.index for s in container.streams.video].index(video.index)
 
 
-def make_poster(
-    source: str | os.PathLike[str],
-    out_path: str | os.PathLike[str],
-    info: ProbeResult | None = None,
-) -> Path | None:
-    """Pick the most detailed non-blank frame among samples over the first 30% of the clip."""
-    info = info or probe(source)
-    video = info.video
-    if video is None:
-        return None
-    span = info.duration * (0.3 if info.duration > 10 else 0.9)
-    times = [span * (i + 0.5) / POSTER_SAMPLES for i in range(POSTER_SAMPLES)]
-    best: tuple[float, VideoFrame] | None = None
-    fallback: VideoFrame | None = None
-    with av.open(str(source)) as container:
-        index = _ordinal(container, video)
-        for t in times:
-            frame = _frame_at(container, index, t)
-            if frame is None:
-                continue
-            fallback = fallback or frame
-            if is_blank(frame):
-                continue
-            variance = luma_stats(frame)[1]
-            if best is None or variance > best[0]:
-                best = (variance, frame)
-    chosen = best[1] if best else fallback
-    if chosen is None:
-        return None
-    chosen = _display(chosen, _shaper(video))
-    if chosen.width > POSTER_MAX_WIDTH:
-        height = round(chosen.height * POSTER_MAX_WIDTH / chosen.width / 2) * 2
-        chosen = chosen.reformat(width=POSTER_MAX_WIDTH, height=height)
-    path = Path(out_path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    _jpeg(chosen, path)
-    return path
+class PosterPicker:
+    """Keeps the most detailed non-blank frame among samples over the first 30% of the clip.
+
+    Fed displayable frames (rotated, SDR) with their time, in order, from any decode.
+    """
+
+    def __init__(self, duration: float) -> None:
+        span = duration * (0.3 if duration > 10 else 0.9)
+        self.times = [span * (i + 0.5) / POSTER_SAMPLES for i in range(POSTER_SAMPLES)]
+        self.best: tuple[float, VideoFrame] | None = None
+        self.fallback: VideoFrame | None = None
+
+    def wants(self, t: float) -> bool:
+        return bool(self.times) and t >= self.times[0] - 0.02
+
+    def feed(self, frame: VideoFrame, t: float) -> None:
+        if not self.wants(t):
+            return
+        while self.times and t >= self.times[0] - 0.02:
+            self.times.pop(0)
+        self.fallback = self.fallback or frame
+        if is_blank(frame):
+            return
+        variance = luma_stats(frame)[1]
+        if self.best is None or variance > self.best[0]:
+            self.best = (variance, frame)
+
+    def write(self, out_path: str | os.PathLike[str]) -> Path | None:
+        chosen = self.best[1] if self.best else self.fallback
+        if chosen is None:
+            return None
+        if chosen.width > POSTER_MAX_WIDTH:
+            height = round(chosen.height * POSTER_MAX_WIDTH / chosen.width / 2) * 2
+            chosen = chosen.reformat(width=POSTER_MAX_WIDTH, height=height)
+        path = Path(out_path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _jpeg(chosen, path)
+        return path
 
 
 def default_interval(duration: float) -> float:
@@ -131,22 +131,128 @@ def _vtt_time(seconds: float) -> str:
     return f"{ms // 3_600_000:02d}:{ms // 60_000 % 60:02d}:{ms // 1000 % 60:02d}.{ms % 1000:03d}"
 
 
-def _tiles(
-    source: str | os.PathLike[str], video: VideoInfo, times: list[float], w: int, h: int
-) -> Iterator[VideoFrame]:
-    last: VideoFrame | None = None
+class StoryboardBuilder:
+    """storyboard/sprite_NNN.jpg (10x10 tiles, 160 px wide) and storyboard/storyboard.vtt.
+
+    Fed displayable frames with their time, in order; takes the first frame at or after
+    each multiple of `interval` and tiles them with FFmpeg's `tile` filter.
+    """
+
+    def __init__(
+        self,
+        out_dir: str | os.PathLike[str],
+        duration: float,
+        display_width: int,
+        display_height: int,
+        interval: float | None = None,
+    ) -> None:
+        self.duration = duration
+        self.step = interval or default_interval(duration)
+        count = max(1, int(duration / self.step + 0.999))
+        self.times = [i * self.step for i in range(count)]
+        self.w = TILE_WIDTH
+        self.h = max(2, round(TILE_WIDTH * display_height / display_width / 2) * 2)
+        self.final = Path(out_dir) / "storyboard"
+        self.tmp = Path(out_dir) / ".storyboard.partial"
+        shutil.rmtree(self.tmp, ignore_errors=True)
+        self.tmp.mkdir(parents=True)
+        self.tiles = 0
+        self.sheets = 0
+        self.last: VideoFrame | None = None
+        self.graph: av.filter.Graph | None = None
+        self.sink: av.filter.context.FilterContext | None = None
+
+    def wants(self, t: float) -> bool:
+        return self.tiles < len(self.times) and t >= self.times[self.tiles] - 0.02
+
+    def feed(self, frame: VideoFrame, t: float) -> None:
+        if self.wants(t):
+            self.last = frame.reformat(width=self.w, height=self.h, format="yuv420p")
+        while self.last is not None and self.wants(t):
+            self._push(self.last)
+
+    def _push(self, tile: VideoFrame) -> None:
+        if self.graph is None:
+            graph = av.filter.Graph()
+            src = graph.add_buffer(
+                width=self.w, height=self.h, format=tile.format, time_base=Fraction(1, 1)
+            )
+            node = graph.add("tile", f"{COLUMNS}x{ROWS}")
+            sink = graph.add("buffersink")
+            src.link_to(node)
+            node.link_to(sink)
+            graph.configure()
+            self.graph, self.sink = graph, sink
+        tile.pts, tile.time_base = self.tiles, Fraction(1, 1)
+        self.graph.push(tile)
+        self.tiles += 1
+        if self.tiles % (COLUMNS * ROWS) == 0:
+            self._sheet()
+
+    def _sheet(self) -> None:
+        assert self.graph is not None and self.sink is not None
+        self.graph.push(None)
+        sprite = self.sink.pull()
+        assert isinstance(sprite, VideoFrame)
+        _jpeg(sprite, self.tmp / f"sprite_{self.sheets:03d}.jpg", quality=5)
+        self.sheets += 1
+        self.graph = self.sink = None
+
+    def finish(self) -> Path:
+        if self.last is None:  # no frame at all: one blank tile keeps the index valid
+            self.last = VideoFrame(self.w, self.h, "yuv420p")
+            for plane, value in zip(self.last.planes, (16, 128, 128), strict=True):
+                plane.update(bytes([value]) * plane.buffer_size)
+        while self.tiles < len(self.times):
+            self._push(self.last)  # the end of the clip repeats its last frame
+        if self.graph is not None:
+            self._sheet()
+        per_sheet = COLUMNS * ROWS
+        lines = ["WEBVTT", ""]
+        for i, t in enumerate(self.times):
+            x, y = (i % COLUMNS) * self.w, (i % per_sheet // COLUMNS) * self.h
+            end = min(t + self.step, self.duration)
+            lines += [
+                f"{_vtt_time(t)} --> {_vtt_time(end)}",
+                f"sprite_{i // per_sheet:03d}.jpg#xywh={x},{y},{self.w},{self.h}",
+                "",
+            ]
+        (self.tmp / "storyboard.vtt").write_text("\n".join(lines), encoding="utf-8")
+        shutil.rmtree(self.final, ignore_errors=True)
+        os.replace(self.tmp, self.final)
+        return self.final / "storyboard.vtt"
+
+    def abort(self) -> None:
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def _seek_feed(
+    source: str | os.PathLike[str],
+    video: VideoInfo,
+    consumer: PosterPicker | StoryboardBuilder,
+    times: list[float],
+) -> None:
+    """Feed a consumer by seeking to each instant: for when no encode pass decodes the video."""
     shape = _shaper(video)
     with av.open(str(source)) as container:
         index = _ordinal(container, video)
         for t in times:
             frame = _frame_at(container, index, t)
             if frame is not None:
-                last = _display(frame, shape).reformat(width=w, height=h, format="yuv420p")
-            if last is None:
-                last = VideoFrame(w, h, "yuv420p")
-                for plane, value in zip(last.planes, (16, 128, 128), strict=True):
-                    plane.update(bytes([value]) * plane.buffer_size)
-            yield last
+                consumer.feed(_display(frame, shape), t)
+
+
+def make_poster(
+    source: str | os.PathLike[str],
+    out_path: str | os.PathLike[str],
+    info: ProbeResult | None = None,
+) -> Path | None:
+    info = info or probe(source)
+    if info.video is None:
+        return None
+    picker = PosterPicker(info.duration)
+    _seek_feed(source, info.video, picker, list(picker.times))
+    return picker.write(out_path)
 
 
 def make_storyboard(
@@ -155,47 +261,16 @@ def make_storyboard(
     interval: float | None = None,
     info: ProbeResult | None = None,
 ) -> Path | None:
-    """storyboard/sprite_NNN.jpg (10x10 tiles, 160 px wide) and storyboard/storyboard.vtt."""
     info = info or probe(source)
     video = info.video
     if video is None or info.duration <= 0:
         return None
-    step = interval or default_interval(info.duration)
-    times = [i * step for i in range(max(1, int(info.duration / step + 0.999)))]
-    w = TILE_WIDTH
-    h = max(2, round(TILE_WIDTH * video.display_height / video.display_width / 2) * 2)
-    final = Path(out_dir) / "storyboard"
-    tmp = Path(out_dir) / ".storyboard.partial"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    per_sheet = COLUMNS * ROWS
-    for sheet in range(0, len(times), per_sheet):
-        graph = av.filter.Graph()
-        src = graph.add_buffer(
-            width=w, height=h, format=VideoFrame(w, h, "yuv420p").format, time_base=Fraction(1, 1)
-        )
-        tile = graph.add("tile", f"{COLUMNS}x{ROWS}")
-        sink = graph.add("buffersink")
-        src.link_to(tile)
-        tile.link_to(sink)
-        graph.configure()
-        for n, frame in enumerate(_tiles(source, video, times[sheet : sheet + per_sheet], w, h)):
-            frame.pts, frame.time_base = n, Fraction(1, 1)
-            graph.push(frame)
-        graph.push(None)
-        sprite = sink.pull()
-        assert isinstance(sprite, VideoFrame)
-        _jpeg(sprite, tmp / f"sprite_{sheet // per_sheet:03d}.jpg", quality=5)
-    lines = ["WEBVTT", ""]
-    for i, t in enumerate(times):
-        x, y = (i % COLUMNS) * w, (i % per_sheet // COLUMNS) * h
-        end = min(t + step, info.duration)
-        lines += [
-            f"{_vtt_time(t)} --> {_vtt_time(end)}",
-            f"sprite_{i // per_sheet:03d}.jpg#xywh={x},{y},{w},{h}",
-            "",
-        ]
-    (tmp / "storyboard.vtt").write_text("\n".join(lines), encoding="utf-8")
-    shutil.rmtree(final, ignore_errors=True)
-    os.replace(tmp, final)
-    return final / "storyboard.vtt"
+    builder = StoryboardBuilder(
+        out_dir, info.duration, video.display_width, video.display_height, interval
+    )
+    try:
+        _seek_feed(source, video, builder, list(builder.times))
+        return builder.finish()
+    except BaseException:
+        builder.abort()
+        raise

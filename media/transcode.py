@@ -14,20 +14,18 @@ import shutil
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import av
 import av.error
-from av.audio.frame import AudioFrame
-from av.audio.resampler import AudioResampler
 from av.audio.stream import AudioStream
 from av.container import InputContainer
 from av.packet import Packet
 from av.video.frame import VideoFrame
 from av.video.stream import VideoStream
 
+from .audio import AudioEncoder, decode, frame_time, ordinal
 from .errors import MediaError, TranscodeCancelled
 from .frames import Prefilter, RungFrames, needs_sdr, rate_fraction
 from .hls import RenditionInfo
@@ -53,11 +51,20 @@ class RenditionDone:
 TranscodeEvent = Progress | RenditionDone
 
 
+class FrameConsumer(Protocol):
+    """Also fed the decoded, rotated, SDR frames of the encode pass (thumbnails use it)."""
+
+    def wants(self, t: float) -> bool: ...
+
+    def feed(self, frame: VideoFrame, t: float) -> None: ...
+
+
 @dataclass(frozen=True)
 class TranscodeResult:
     renditions: tuple[RenditionInfo, ...]
     seconds: float
     pass_seconds: tuple[float, ...] = field(default=())
+    frames_decoded: bool = False  # the encode pass ran, so frame consumers saw the video
 
 
 class _Job:
@@ -87,6 +94,7 @@ class _Job:
         self.done: list[RenditionInfo] = []
         self.stored: list[StoredPacket] = []
         self.audio_template: AudioStream | None = None
+        self.consumers: Sequence[FrameConsumer] = ()
         self._last_poll = self._last_progress = time.monotonic()
 
     # -- events ---------------------------------------------------------------------
@@ -129,7 +137,7 @@ class _Job:
             return
         with av.open(str(self.source)) as inp:
             audio_out = self.open_output("audio", 0.03, audio_only=True) if ladder.audio else None
-            encoder = _AudioEncoder(inp, self.probe, audio_out, self.origin) if audio_out else None
+            encoder = AudioEncoder(inp, self.probe, audio_out, self.origin) if audio_out else None
             self.audio_template = encoder.stream if encoder else None
             top = self._open_copy(inp, copy) if copy else None
             streams = [
@@ -174,7 +182,7 @@ class _Job:
         self, inp: InputContainer, rendition: VideoRendition
     ) -> tuple[RenditionOutput, VideoStream]:
         assert self.probe.video is not None
-        source = inp.streams.video[_ordinal(inp, self.probe.video.index)]
+        source = inp.streams.video[ordinal(inp, self.probe.video.index)]
         out = self.open_output(rendition.name, 0.5 / rendition.fps)
         out.video = out.container.add_stream_from_template(source)
         if self.audio_template is not None:
@@ -216,19 +224,22 @@ class _Job:
         duration = max(self.probe.duration, 0.001)
         last = 0.0
         with av.open(str(self.source)) as inp:
-            stream = inp.streams.video[_ordinal(inp, video.index)]
+            stream = inp.streams.video[ordinal(inp, video.index)]
             stream.thread_type = "AUTO"
             for packet in inp.demux(stream):
-                for frame in _decode(packet):
+                for frame in decode(packet):
                     for shaped in prefilter(frame):
-                        t = _frame_time(shaped) - self.origin
+                        t = frame_time(shaped) - self.origin
                         last = max(last, t)
                         for rung in rungs:
                             rung.frames.feed(shaped, t)
                             rung.pump_audio(t)
+                        for consumer in self.consumers:
+                            if consumer.wants(t):
+                                consumer.feed(shaped, t)
                         self.tick(names, t / duration, 2)
             for shaped in prefilter(None):
-                t = _frame_time(shaped) - self.origin
+                t = frame_time(shaped) - self.origin
                 last = max(last, t)
                 for rung in rungs:
                     rung.frames.feed(shaped, t)
@@ -312,105 +323,6 @@ def _x264_options(job: _Job, r: VideoRendition) -> dict[str, str]:
     }
 
 
-class _AudioEncoder:
-    """Decode the source audio, resample to stereo AAC rate and encode once, from t=0."""
-
-    def __init__(
-        self, inp: InputContainer, probe: ProbeResult, out: RenditionOutput, origin: float
-    ) -> None:
-        assert probe.audio is not None
-        self.input: AudioStream = inp.streams.audio[_ordinal(inp, probe.audio.index)]
-        self.rate = (
-            48000 if probe.audio.sample_rate not in (44100, 48000) else probe.audio.sample_rate
-        )
-        stream = out.container.add_stream("aac", rate=self.rate)
-        stream.layout = "stereo"
-        stream.bit_rate = 128_000
-        stream.codec_context.open()
-        # Writing the header fills the stream's codec parameters (AudioSpecificConfig),
-        # which outputs created from this stream as a template copy.
-        out.container.start_encoding()
-        out.audio = stream
-        self.stream = stream
-        self.resampler = AudioResampler(
-            format="fltp", layout="stereo", rate=self.rate, frame_size=1024
-        )
-        self.origin = origin
-        self.samples = 0
-        self.skip = 0
-        self.started = False
-
-    def push(self, packet: Packet[Any] | None) -> list[Packet[Any]]:
-        frames: list[AudioFrame] = []
-        if packet is not None:
-            try:
-                frames = [f for f in _decoded(packet) if isinstance(f, AudioFrame)]
-            except av.error.InvalidDataError:
-                return []  # a damaged packet: skip its samples
-        out: list[Packet[Any]] = []
-        for frame in frames:
-            out += self._align(frame)
-            for chunk in self.resampler.resample(frame):
-                if self.skip >= chunk.samples:
-                    self.skip -= chunk.samples  # audio that starts before the video's first frame
-                    continue
-                out += self._encode(chunk)
-        if packet is None:
-            for chunk in self.resampler.resample(None):
-                out += self._encode(chunk)
-            out += self.stream.encode(None)
-        return out
-
-    def _align(self, frame: AudioFrame) -> list[Packet[Any]]:
-        """Pad with silence when the audio starts after the video, so both start at 0."""
-        if self.started:
-            return []
-        self.started = True
-        start = (
-            float(frame.pts * frame.time_base)
-            if frame.pts is not None and frame.time_base
-            else self.origin
-        ) - self.origin
-        blocks = round(start * self.rate / 1024)  # whole AAC frames: within 11 ms
-        self.skip = max(0, -blocks) * 1024
-        out: list[Packet[Any]] = []
-        for _ in range(max(0, blocks)):
-            silence = AudioFrame(format="fltp", layout="stereo", samples=1024)
-            silence.sample_rate = self.rate
-            for plane in silence.planes:
-                plane.update(bytes(plane.buffer_size))
-            out += self._encode(silence)
-        return out
-
-    def _encode(self, frame: AudioFrame) -> list[Packet[Any]]:
-        frame.pts = self.samples
-        frame.time_base = Fraction(1, self.rate)
-        self.samples += frame.samples
-        return self.stream.encode(frame)
-
-
-def _decoded(packet: Packet[Any]) -> list[Any]:
-    return list(packet.decode())
-
-
-def _decode(packet: Packet[Any]) -> list[VideoFrame]:
-    try:
-        return [f for f in packet.decode() if isinstance(f, VideoFrame)]
-    except av.error.InvalidDataError:
-        return []  # a damaged packet: the rung repeats the previous frame
-
-
-def _frame_time(frame: VideoFrame) -> float:
-    if frame.pts is None or frame.time_base is None:
-        return 0.0
-    return float(frame.pts * frame.time_base)
-
-
-def _ordinal(inp: InputContainer, index: int) -> int:
-    kind = inp.streams[index].type
-    return [s.index for s in inp.streams if s.type == kind].index(index)
-
-
 def transcode(
     source_path: str | Path,
     out_dir: str | Path,
@@ -418,10 +330,12 @@ def transcode(
     *,
     on_event: Callable[[TranscodeEvent], None],
     should_cancel: Callable[[], bool],
+    frame_consumers: Sequence[FrameConsumer] = (),
 ) -> TranscodeResult:
     out = Path(out_dir)
     (out / "hls").mkdir(parents=True, exist_ok=True)
     job = _Job(Path(source_path), out, ladder, on_event, should_cancel)
+    job.consumers = frame_consumers
     started = time.monotonic()
     try:
         job.packet_pass()
@@ -444,6 +358,7 @@ def transcode(
         tuple(infos),
         round(ended - started, 3),
         (round(middle - started, 3), round(ended - middle, 3)),
+        frames_decoded=bool(job.encoded) and ladder.source.video is not None,
     )
 
 

@@ -29,6 +29,14 @@ CLIPS: dict[str, Clip] = {
         keyframes_at=(0, 25, 60, 80),
         options={"crf": "30", "x264-params": "keyint=1000:scenecut=0"},
     ),
+    # Only one rung (240p), copied: no encode pass, thumbnails seek on their own.
+    "copy_only.mp4": Clip(
+        320,
+        240,
+        seconds=3.0,
+        keyframes_at=(0, 30, 60),
+        options={"crf": "30", "x264-params": "keyint=1000:scenecut=0"},
+    ),
     "no_audio.mp4": Clip(320, 240, acodec=None, options=LOW_RATE),
     "audio_only.m4a": Clip(vcodec=None),
     "odd_175x143.mp4": Clip(175, 143, pix_fmt="yuv444p", options=LOW_RATE),

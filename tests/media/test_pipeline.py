@@ -58,6 +58,7 @@ def test_h264_720p_ladder(clip: Clips, tmp_path: Path) -> None:
     assert result.storyboard is not None
     vtt = result.storyboard.read_text()
     assert vtt.startswith("WEBVTT") and "sprite_000.jpg#xywh=160,0,160,90" in vtt
+    assert vtt.count("#xywh=") == 6  # 3 s every 0.5 s, from the encode pass's frames
     assert (out / "storyboard" / "sprite_000.jpg").exists()
     overall = [e.overall for e in events if isinstance(e, Progress)]
     assert overall == sorted(overall) and overall[-1] == 100.0 and overall[-2] < 100.0
@@ -181,6 +182,17 @@ def test_late_audio_is_padded_to_the_video_start(clip: Clips, tmp_path: Path) ->
     # The sine starts half a second after the first frame, as in the source.
     assert first_sound == pytest.approx(0.5, abs=0.05)
     assert sum(f.samples for f in samples) / 48000 == pytest.approx(2.5, abs=0.06)
+
+
+def test_copy_only_ladder_still_gets_thumbnails(clip: Clips, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result, _ = run(clip("copy_only.mp4"), out)
+    assert [(r.name, r.copied) for r in result.renditions] == [("240p", True), ("audio", False)]
+    check(result, out, tmp_path)
+    assert result.poster is not None and result.poster.exists()
+    assert result.storyboard is not None
+    cues = [line for line in result.storyboard.read_text().splitlines() if "#xywh=" in line]
+    assert len(cues) == 6 and cues[-1] == "sprite_000.jpg#xywh=800,0,160,120"
 
 
 def test_audio_only(clip: Clips, tmp_path: Path) -> None:
