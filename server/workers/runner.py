@@ -186,7 +186,11 @@ class JobRun:
             if not await queue.save_progress(self.db, self.job, self.progress):
                 self.request_cancel()  # the video was deleted: stop working for nobody
                 return
-            events.video_progress(self.app, self.job.public_id, dict(self.progress))
+            events.video_progress(self.app, self.job.public_id, self._snapshot())
+
+    def _snapshot(self) -> dict[str, Any]:
+        # A copy: the bus serialises an event when a subscriber first sends it.
+        return {**self.progress, "renditions": dict(self.progress["renditions"])}
 
     # -- outcomes ----------------------------------------------------------------------
     async def _settle(self, outcome: dict[str, Any] | None) -> None:
@@ -213,7 +217,7 @@ class JobRun:
         if await queue.finish(self.db, self.job, self.progress):
             await events.video_status_changed(self.app, self.job.owner_id, self.job.public_id,
                                               "ready")
-        events.video_progress(self.app, self.job.public_id, dict(self.progress))
+        events.video_progress(self.app, self.job.public_id, self._snapshot())
 
     async def _end(self, status: str, reason: str, *, original: bool) -> None:
         await asyncio.to_thread(remove_outputs, self.config, self.job.public_id,
