@@ -201,6 +201,7 @@ async def run_round(name: str, server_pid: int, url: str, clients: int, procs: i
         await asyncio.sleep(0.5)
         started = time.time()
         await publish()
+        answered = time.time() - started
         # Each client process says "done" once all its clients have the event.
         for worker in workers:
             assert worker.stdout is not None
@@ -220,13 +221,24 @@ async def run_round(name: str, server_pid: int, url: str, clients: int, procs: i
         "p99": got[min(len(got) - 1, int(len(got) * 0.99))] if got else float("nan"),
         "max": got[-1] if got else float("nan"),
         "rss_per_conn": (max(after, connected) - base) / clients,
+        "publish_request": answered,
     }
     print(f"{name:>9}: {clients} clients, missing {missing}; delivery p50 "
           f"{result['p50'] * 1000:.0f} ms, p99 {result['p99'] * 1000:.0f} ms, max "
-          f"{result['max'] * 1000:.0f} ms; RSS {base / 2**20:.0f} -> "
+          f"{result['max'] * 1000:.0f} ms (publish request answered after "
+          f"{answered * 1000:.0f} ms); RSS {base / 2**20:.0f} -> "
           f"{connected / 2**20:.0f} (connected) -> {after / 2**20:.0f} MB (delivered), "
           f"{result['rss_per_conn'] / 1024:.1f} KB per connection", flush=True)
     return result
+
+
+async def sign_in(base_url: str, name: str) -> dict[str, Any]:
+    account = {"username": name, "password": "bench password 1"}
+    async with aiohttp.ClientSession() as session:
+        async with session.post(base_url + "/api/users", json=account) as resp:
+            profile = await resp.json()
+        async with session.post(base_url + "/api/auth/login", json=account) as resp:
+            return {**(await resp.json()), "profile": profile}
 
 
 async def bench_reelhouse(clients: int, procs: int) -> dict[str, float]:
@@ -241,17 +253,17 @@ async def bench_reelhouse(clients: int, procs: int) -> dict[str, float]:
         try:
             base_url = f"http://127.0.0.1:{port}"
             await wait_http(base_url + "/healthz", time.monotonic() + 60)
-            async with aiohttp.ClientSession() as session:
-                account = {"username": "bench", "password": "bench password 1"}
-                async with session.post(base_url + "/api/users", json=account) as resp:
-                    profile = await resp.json()
-                async with session.post(base_url + "/api/auth/login", json=account) as resp:
-                    access = (await resp.json())["access_token"]
-                headers = {"Authorization": f"Bearer {access}"}
-                async with session.post(base_url + "/api/users/me/tokens", headers=headers,
-                                        json={"name": "bench", "scopes": ["read"]}) as resp:
-                    token = (await resp.json())["token"]
-            channel = profile["channels"][0]["id"]
+            # The publisher (the first account: an admin) and the watchers (another
+            # account, whose API token every client uses) are different people.
+            publisher = await sign_in(base_url, "publisher")
+            watcher = await sign_in(base_url, "watcher")
+            headers = {"Authorization": f"Bearer {publisher['access_token']}"}
+            async with aiohttp.ClientSession() as session, session.post(
+                base_url + "/api/users/me/tokens", json={"name": "bench", "scopes": ["read"]},
+                headers={"Authorization": f"Bearer {watcher['access_token']}"},
+            ) as resp:
+                token = (await resp.json())["token"]
+            channel = publisher["profile"]["channels"][0]["id"]
             subscribe = json.dumps({"type": "subscribe", "topic": f"channel:{channel}"})
 
             async def publish() -> None:

@@ -16,7 +16,7 @@ import logging
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 log = logging.getLogger(__name__)
 
@@ -94,17 +94,28 @@ class SmallQueue:
         return item
 
 
+class Listener(Protocol):
+    """An optional consumer attached to a subscription (a WebSocket connection)."""
+
+    def offer(self, message: Message) -> bool:
+        """Fast path, called while nothing is queued: True if it took the message at once."""
+
+    def queued(self) -> None:
+        """Something was queued after all: drain the queue."""
+
+    def dropped(self, reason: str) -> None:
+        """The subscription fell behind and was dropped."""
+
+
 @dataclass(eq=False, slots=True)
 class Subscription:
     bus: Bus
-    topics: set[str]
+    # A tuple, not a set: most subscriptions hold one or two topics, and a set costs
+    # four times the memory of a short tuple on each of thousands of sockets.
+    topics: tuple[str, ...]
     queue: SmallQueue
     dropped: str | None = None
-    on_drop: Callable[[str], None] | None = None
-    # Fast path: while nothing is queued, `sink` may take a message at once (True) instead
-    # of the queue; `on_queued` hears when something was queued after all.
-    sink: Callable[[Message], bool] | None = None
-    on_queued: Callable[[], None] | None = None
+    listener: Listener | None = None
     _closed: bool = field(default=False, repr=False)
 
     async def get(self) -> Message | None:
@@ -118,10 +129,10 @@ class Subscription:
         return event
 
     def add_topics(self, topics: Iterable[str]) -> None:
-        self.bus._attach(self, set(topics) - self.topics)
+        self.bus._attach(self, set(topics) - set(self.topics))
 
     def remove_topics(self, topics: Iterable[str]) -> None:
-        self.bus._detach(self, set(topics) & self.topics)
+        self.bus._detach(self, set(topics) & set(self.topics))
 
     def close(self) -> None:
         self.bus.unsubscribe(self)
@@ -136,14 +147,14 @@ class Bus:
     def subscribe(self, topics: Iterable[str], queue_size: int | None = None) -> Subscription:
         # One extra slot so the close marker always fits after a drop.
         size = (queue_size or self._queue_size) + 1
-        subscription = Subscription(self, set(), SmallQueue(size))
+        subscription = Subscription(self, (), SmallQueue(size))
         self._attach(subscription, set(topics))
         return subscription
 
     def _attach(self, subscription: Subscription, topics: set[str]) -> None:
         for topic in topics:
             self._by_topic[topic].add(subscription)
-        subscription.topics |= topics
+        subscription.topics += tuple(sorted(topics))
 
     def _detach(self, subscription: Subscription, topics: set[str]) -> None:
         for topic in topics:
@@ -152,7 +163,7 @@ class Bus:
                 subscribers.discard(subscription)
                 if not subscribers:
                     del self._by_topic[topic]
-        subscription.topics -= topics
+        subscription.topics = tuple(t for t in subscription.topics if t not in topics)
 
     def unsubscribe(self, subscription: Subscription, reason: str | None = None) -> None:
         self._detach(subscription, set(subscription.topics))
@@ -164,8 +175,8 @@ class Bus:
                 subscription.queue.put_nowait(CLOSED)
             except asyncio.QueueFull:
                 pass
-            if reason and subscription.on_drop is not None:
-                subscription.on_drop(reason)
+            if reason and subscription.listener is not None:
+                subscription.listener.dropped(reason)
 
     def publish(self, topic: str, event: Event) -> int:
         """Delivers to every subscriber of the topic; returns how many got it."""
@@ -178,8 +189,8 @@ class Bus:
         delivered = 0
         for subscription in list(subscribers):
             queue = subscription.queue
-            sink = subscription.sink
-            if sink is not None and queue.empty() and sink(message):
+            listener = subscription.listener
+            if listener is not None and queue.empty() and listener.offer(message):
                 delivered += 1
                 continue
             if queue.qsize() >= queue.maxsize - 1:
@@ -188,8 +199,8 @@ class Bus:
                 continue
             queue.put_nowait(message)
             delivered += 1
-            if subscription.on_queued is not None:
-                subscription.on_queued()
+            if listener is not None:
+                listener.queued()
         return delivered
 
     def subscriber_count(self, topic: str) -> int:

@@ -58,7 +58,7 @@ def text_frame(text: str) -> bytes:
 
 
 class Connection:
-    """Fast path: while nothing waits in its queue, the bus hands each message to `_offer`,
+    """Fast path: while nothing waits in its queue, the bus hands each message to `offer`,
     which writes the message's shared frame straight to the socket (no task switch per
     subscriber). When the socket's buffer is full, messages queue instead and a writer
     task, made only then, sends them with aiohttp's flow control; a subscriber whose
@@ -79,9 +79,7 @@ class Connection:
         self.closer: asyncio.Task[None] | None = None
         self.writer: asyncio.Task[None] | None = None
         self.sub: Subscription = app[keys.BUS].subscribe([events.user_topic(viewer.user_id)])
-        self.sub.on_drop = self._dropped
-        self.sub.sink = self._offer
-        self.sub.on_queued = self._wake
+        self.sub.listener = self
 
     async def run(self, last_id: int | None) -> None:
         unread = await notifications.unread_count(self.app[keys.DB], self.viewer.user_id)
@@ -116,14 +114,14 @@ class Connection:
             self.grace = None
         if self.holding:
             self.holding = False
-            self._wake()
+            self.queued()
 
     def _seen(self, message: Message) -> bool:
         """A notification already sent from the stored backlog."""
         return message.get("type") == "notification" and \
             message["notification"]["id"] <= self.sent_up_to
 
-    def _offer(self, message: Message) -> bool:
+    def offer(self, message: Message) -> bool:
         transport = self.transport
         if (self.holding or self.writer is not None or self.ws.closed or transport is None
                 or transport.is_closing() or transport.get_write_buffer_size() > HIGH_WATER):
@@ -132,7 +130,7 @@ class Connection:
             transport.write(message.encoded(text_frame))
         return True
 
-    def _wake(self) -> None:
+    def queued(self) -> None:
         if self.writer is None and not self.holding and not self.sub.queue.empty():
             self.writer = asyncio.create_task(self._pump())
 
@@ -196,7 +194,7 @@ class Connection:
             raise BadRequest("unknown message type; expected resume, subscribe, "
                              "unsubscribe or ping")
 
-    def _dropped(self, reason: str) -> None:
+    def dropped(self, reason: str) -> None:
         if self.closer is None and not self.ws.closed:
             self.closer = asyncio.create_task(self._close_slow(reason))
 
@@ -232,7 +230,10 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
     hub.sockets.add(ws)
     metrics.live_connections.inc()
     try:
-        await Connection(request, ws, viewer).run(last_id)
+        # A lean copy for the connection's lifetime: the shared default scopes instead of
+        # a frozenset per socket (a WebSocket only reads).
+        lean = Viewer(viewer.user_id, viewer.username, viewer.is_admin, None, viewer.via)
+        await Connection(request, ws, lean).run(last_id)
     finally:
         hub.sockets.discard(ws)
         metrics.live_connections.dec()

@@ -309,3 +309,18 @@ async def test_channel_topic_and_test_hook(aiohttp_client: AiohttpClient,
     assert event["video"] == {"id": published["video_id"], "title": "bench"}
     assert event["topic"] == f"channel:{admin.channel_id}"
     await ws.close()
+
+
+async def test_cookie_sockets_refuse_foreign_origins(client: TestClient) -> None:
+    await sign_up(client, "alice")
+    resp = await client.post("/api/auth/login", json={"username": "alice",
+                                                      "password": "correct horse battery"})
+    assert resp.status == 200  # the jar now holds the session cookie
+    resp = await client.get("/api/ws", headers={"Origin": "https://evil.example"})
+    assert resp.status == 403
+    assert (await resp.json())["type"].endswith("/origin")
+    own = f"http://{client.host}:{client.port}"
+    ws = await client.ws_connect("/api/ws", headers={"Origin": own})
+    assert (await next_of(ws, "hello"))["type"] == "hello"
+    await ws.close()
+    client.session.cookie_jar.clear()
