@@ -166,7 +166,10 @@ async def ts_segment(request: web.Request) -> web.StreamResponse:
     number = _part(request, "segment", TS_FILE).group(1)
     source = Path(directory, "hls", rendition)
     out = Path(directory, "hls-ts", rendition, f"seg_{number}.ts")
-    await st.ts.ensure(source / "init.mp4", source / f"seg_{number}.m4s", out)
+    try:
+        await st.stats.get(str(out))  # made before: no remux, no extra stat
+    except FileNotFoundError:
+        await st.ts.ensure(source / "init.mp4", source / f"seg_{number}.m4s", out)
     return await _file(request, str(out), "video/mp2t", st, access)
 
 
@@ -174,12 +177,16 @@ async def ts_segment(request: web.Request) -> web.StreamResponse:
 async def progressive_mp4(request: web.Request) -> web.StreamResponse:
     st, access, directory = await _authorized(request)
     rendition = _part(request, "file", PROGRESSIVE_FILE).group(1)
-    duration = await request.app[keys.DB].fetch_value(
-        "SELECT duration FROM renditions WHERE video_id = ? AND name = ?",
-        (access.video.key, rendition))
-    if duration is None:
-        raise NotFound(f"no rendition '{rendition}'")
-    layout = await st.layouts.get(f"{directory}/hls/{rendition}", float(duration),
+
+    async def duration() -> float:
+        value = await request.app[keys.DB].fetch_value(
+            "SELECT duration FROM renditions WHERE video_id = ? AND name = ?",
+            (access.video.key, rendition))
+        if value is None:
+            raise NotFound(f"no rendition '{rendition}'")
+        return float(value)
+
+    layout = await st.layouts.get(f"{directory}/hls/{rendition}", duration,
                                   settled=access.video.status == "ready")
     headers = {**CORS, "Cache-Control": cache_control(access.video)}
     return await send_parts(request, layout.parts, layout.validators,

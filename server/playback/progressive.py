@@ -15,6 +15,7 @@ import os
 import re
 import struct
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -155,12 +156,15 @@ class LayoutCache:
     def __init__(self) -> None:
         self._layouts: dict[str, tuple[float, Layout]] = {}
 
-    async def get(self, directory: str, duration: float, settled: bool) -> Layout:
+    async def get(self, directory: str, duration: Callable[[], Awaitable[float]],
+                  settled: bool) -> Layout:
+        """`duration` (a database look-up) is only awaited when the layout is built."""
         now = time.monotonic()
         hit = self._layouts.get(directory)
         if hit is not None and hit[0] > now:
             return hit[1]
-        layout = await asyncio.to_thread(build_layout, Path(directory), duration)
+        seconds = await duration()
+        layout = await asyncio.to_thread(build_layout, Path(directory), seconds)
         if len(self._layouts) > 1024:
             self._layouts.clear()
         expires = now + (3600.0 if settled else UNSETTLED_SECONDS)
