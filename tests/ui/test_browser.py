@@ -163,6 +163,12 @@ def test_sign_up_upload_watch_seek_and_comment(
     page.fill(".reply-input", "Thank you!")
     top.locator(".comment-form button[type=submit]").click()
     top.locator(".replies .comment-body").get_by_text("Thank you!").wait_for()
+    # The owner edits the title in place.
+    page.click("#edit-video")
+    page.fill("#edit-title", "Sunset walk, golden hour")
+    page.click("#manage-panel button[type=submit]")
+    page.locator("#video-title").get_by_text("Sunset walk, golden hour").wait_for()
+    assert http_json(f"{server.url}/api/videos/{video_id}")["title"] == "Sunset walk, golden hour"
     page.evaluate("window.scrollTo(0, 0); document.getElementById('toasts').replaceChildren()")
     page.screenshot(path=str(screenshots / "watch.png"), full_page=True)
 
@@ -445,6 +451,13 @@ def test_without_vendor_libraries_upload_is_multipart_and_playback_progressive(
     wait_until(page, "document.querySelector('#player-video').currentTime > 0.5", 20)
     assert page.evaluate("document.querySelector('#player-video').error") is None
     assert page.is_hidden(".player-error")
+
+    # The owner deletes it: back to the home page, and the API no longer knows it.
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("#edit-video")
+    page.get_by_role("button", name="Delete video").click()
+    page.wait_for_url(server.url + "/")
+    assert context.request.get(f"{server.url}/api/videos/{video_id}").status == 404
     assert tab.errors == []
 
 

@@ -2,6 +2,7 @@ import { api, session } from '../api.js';
 import { clear, errorBox, formatCount, h, timeAgo, toast } from '../dom.js';
 import { commentsSection } from '../comments.js';
 import { subscribeButton, videoCard } from '../components.js';
+import { manageButton } from '../manage.js';
 import { createPlayer } from '../player.js';
 import { playable, processingPanel } from '../processing.js';
 
@@ -63,20 +64,32 @@ export default async function watch(main, [videoId], { navigate }) {
   const stops = [];
 
   const stage = h('div', { class: 'stage' });
+  const titleEl = h('h1', { class: 'watch-title', id: 'video-title', text: video.title });
+  const descText = h('p', { class: 'description-text', text: video.description || '' });
+  const manage = video.can_manage ? manageButton(video, {
+    onSaved: (updated) => {
+      titleEl.textContent = updated.title;
+      descText.textContent = updated.description || '';
+      document.title = `${updated.title} · Reelhouse`;
+      toast('Saved.');
+    },
+    onDeleted: () => { toast('The video was deleted.'); navigate('/', { replace: true }); },
+  }) : null;
   const channel = video.channel;
   const side = h('aside', { class: 'watch-side', 'aria-label': 'More videos' }, h('h2', { text: 'More videos' }));
   clear(main, h('div', { class: 'watch' },
     h('div', { class: 'watch-main' },
       stage,
-      h('h1', { class: 'watch-title', id: 'video-title', text: video.title }),
+      titleEl,
       h('div', { class: 'watch-bar' },
         channel ? h('div', { class: 'watch-channel' },
           h('a', { href: `/channel/${channel.id}`, class: 'channel-link', text: channel.display_name || channel.handle }),
           subscribeButton(channel)) : null,
-        ratingButtons(video)),
+        h('div', { class: 'watch-actions' }, manage?.toggle, ratingButtons(video))),
+      manage?.panel,
       h('div', { class: 'description' },
         h('p', { class: 'muted', text: [formatCount(video.views, 'view'), timeAgo(video.published_at || video.created_at), video.privacy !== 'public' ? video.privacy : ''].filter(Boolean).join(' · ') }),
-        video.description ? h('p', { class: 'description-text', text: video.description }) : null),
+        descText),
       commentsSection(video)),
     side));
 
@@ -126,6 +139,5 @@ export default async function watch(main, [videoId], { navigate }) {
     clear(stage, h('div', { class: 'stage-wait' }, panel));
     stops.push(() => panel.stop());
   }
-  void navigate;
   return () => stops.forEach((fn) => fn());
 }
