@@ -150,3 +150,37 @@ async def test_concurrent_first_requests_remux_a_ts_segment_once(
     again = await client.get(path, headers={"Range": "bytes=188-375"})
     assert again.status == 206 and (await again.read())[0] == 0x47
     assert client.app[PLAYBACK].ts.remuxes == 1
+
+
+async def test_signed_in_viewer_gets_grants_minted_into_playlists(
+    client: TestClient, hls_tree: Tree
+) -> None:
+    alice = await sign_up(client, "alice")
+    vid = await add_video(client, alice, hls_tree, privacy="private")
+    resp = await client.get(f"/api/videos/{vid}/hls/master.m3u8", headers=alice.headers)
+    master = m3u8.loads(await resp.text())
+    uri = master.playlists[0].uri
+    assert "sig=" in uri
+    media = await client.get(f"/api/videos/{vid}/hls/{uri}")  # no header: the grant
+    assert media.status == 200
+    segment = m3u8.loads(await media.text()).segments[0].uri
+    rendition = uri.split("/")[0]
+    assert (await client.get(f"/api/videos/{vid}/hls/{rendition}/{segment}")).status == 200
+
+
+async def test_playlist_validators_and_head(client: TestClient, hls_tree: Tree) -> None:
+    alice = await sign_up(client, "alice")
+    vid = await add_video(client, alice, hls_tree)
+    url = f"/api/videos/{vid}/hls-ts/360p/index.m3u8"
+    plain = await client.get(url, headers={"Accept-Encoding": "identity"})
+    zipped = await client.get(url, headers={"Accept-Encoding": "gzip"})
+    assert plain.headers["ETag"] != zipped.headers["ETag"]
+    assert plain.headers["Vary"] == "Accept-Encoding"
+    body = await plain.read()
+    again = await client.get(url, headers={"If-None-Match": plain.headers["ETag"],
+                                           "Accept-Encoding": "identity"})
+    assert again.status == 304
+    head = await client.head(url, headers={"Accept-Encoding": "identity"})
+    assert head.status == 200 and int(head.headers["Content-Length"]) == len(body)
+    part = await client.get(url, headers={"Range": "bytes=0-6", "Accept-Encoding": "identity"})
+    assert part.status == 206 and await part.read() == body[:7] == b"#EXTM3U"
