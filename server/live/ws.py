@@ -233,6 +233,7 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
         # A lean copy for the connection's lifetime: the shared default scopes instead of
         # a frozenset per socket (a WebSocket only reads).
         lean = Viewer(viewer.user_id, viewer.username, viewer.is_admin, None, viewer.via)
+        del viewer  # this frame lives as long as the socket
         await Connection(request, ws, lean).run(last_id)
     finally:
         hub.sockets.discard(ws)
