@@ -2,6 +2,8 @@
 // page. It resumes notifications after the last id seen, re-subscribes topics after a
 // reconnect, and backs off exponentially while the server is away.
 
+import { refreshSession } from './api.js';
+
 const LAST_ID_KEY = 'rh.lastNotificationId';
 
 class Live {
@@ -45,8 +47,10 @@ class Live {
   connect() {
     const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
     const ws = new WebSocket(`${scheme}//${location.host}/api/ws`);
+    let opened = false;
     this.ws = ws;
     ws.addEventListener('open', () => {
+      opened = true;
       this.delay = 1000;
       this.replaying = true;
       this.send({ type: 'resume', last_id: this.lastId });
@@ -69,7 +73,9 @@ class Live {
       this.ws = null;
       this.emit({ type: 'live.closed' });
       if (!this.wanted) return;
-      this.timer = setTimeout(() => this.connect(), this.delay);
+      // Refused before opening: most likely an expired access cookie; renew it first.
+      const renew = opened ? Promise.resolve() : refreshSession();
+      renew.finally(() => { this.timer = setTimeout(() => this.connect(), this.delay); });
       this.delay = Math.min(this.delay * 2, 30000);
     });
   }

@@ -333,7 +333,7 @@ def test_pause_and_resume_buttons(server: Server, context: Any, tmp_path: Path) 
     def slow_patches(route: Any, request: Any) -> None:
         if request.method == "PATCH" and int(request.headers["upload-offset"]) >= CHUNK:
             gate["held"] += 1
-            page.wait_for_timeout(300)  # a slow link: room to press Pause mid-way
+            page.wait_for_timeout(800)  # a slow link: room to press Pause mid-way
         route.continue_()
 
     page.route("**/api/uploads/**", slow_patches)
@@ -342,6 +342,9 @@ def test_pause_and_resume_buttons(server: Server, context: Any, tmp_path: Path) 
     page.fill("#title", "Paused take")
     page.click("#upload-button")
     wait_until(page, "document.querySelector('#upload-progress').value > 0", 30)
+    # Speed and time left are shown while bytes flow.
+    wait_until(page, "/\\/s · .* left/.test(document.querySelector('#upload-stats').textContent)",
+               30)
     page.click("#pause-button")
     page.locator("#transfer[data-state=paused]").wait_for()
     assert page.inner_text("#pause-button") == "Resume"

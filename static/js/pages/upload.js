@@ -136,6 +136,7 @@ export default async function uploadPage(main) {
         stats.textContent = `${formatBytes(file.size)} uploaded in ${formatDuration(seconds)}`;
         pauseBtn.hidden = true;
         cancelBtn.hidden = true;
+        transferStatus.replaceChildren(h('a', { href: '/upload', class: 'btn', id: 'upload-another', text: 'Upload another video' }));
         showProcessing(videoId);
       },
       onError(err) {
