@@ -12,6 +12,7 @@ from aiohttp import web
 from server import keys, live
 from server.bus import Bus
 from server.config import Config, load_secret_key
+from server.cors import cors_middleware
 from server.db import Database
 from server.metrics import Metrics
 from server.middleware import MIDDLEWARES, security_headers
@@ -19,9 +20,11 @@ from server.openapi import build_document
 from server.ratelimit import RateLimiter
 from server.routes import API_MODULES, add_routes
 from server.tokens import TokenSigner
+from server.uploads.sweeper import uploads_context
 from server.workers.pool import worker_pool_context
 
 log = logging.getLogger(__name__)
+CORS_PATHS = ("/api/uploads", "/api/videos/upload")
 CleanupContext = Callable[[web.Application], AsyncIterator[None]]
 
 
@@ -51,12 +54,15 @@ async def bus_context(app: web.Application) -> AsyncIterator[None]:
 
 
 # Lifecycles in dependency order: config -> db -> bus -> workers and sweepers.
-CLEANUP_CONTEXTS: list[CleanupContext] = [secrets_context, database_context, bus_context]
+CLEANUP_CONTEXTS: list[CleanupContext] = [secrets_context, database_context, bus_context,
+                                           uploads_context]
 CLEANUP_CONTEXTS.append(worker_pool_context)
 
 
 def create_app(config: Config, **extra: Any) -> web.Application:
-    app = web.Application(middlewares=MIDDLEWARES, client_max_size=config.max_body_bytes)
+    # CORS sits outermost so preflights and every error under its paths carry its headers.
+    middlewares = [cors_middleware(CORS_PATHS), *MIDDLEWARES]
+    app = web.Application(middlewares=middlewares, client_max_size=config.max_body_bytes)
     app[keys.CONFIG] = config
     app[keys.METRICS] = Metrics()
     app[keys.RATE_LIMITER] = RateLimiter()

@@ -32,6 +32,10 @@ class Config:
     trusted_proxies: str = _setting(
         "", "comma-separated proxy addresses whose X-Forwarded-* headers are believed"
     )
+    cors_origins: str = _setting(
+        "*", "origins allowed to call the upload API from a browser, comma-separated "
+        "('*': any origin, Bearer tokens only; listed origins may also send cookies)"
+    )
     access_log: bool = _setting(True, "write an access log line per request")
     log_level: str = _setting("INFO", "logging level")
     max_body_bytes: int = _setting(1 << 20, "largest JSON request body accepted")

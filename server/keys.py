@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from server.metrics import Metrics
     from server.ratelimit import RateLimiter
     from server.tokens import TokenSigner
+    from server.uploads.runtime import UploadRuntime
     from server.workers.pool import WorkerPool
 
 CONFIG = web.AppKey("config", Config)
@@ -25,4 +26,5 @@ METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
 RATE_LIMITER: web.AppKey[RateLimiter] = web.AppKey("rate_limiter")
 OPENAPI: web.AppKey[dict[str, Any]] = web.AppKey("openapi")
 LIVE: web.AppKey[LiveHub] = web.AppKey("live")
+UPLOADS: web.AppKey[UploadRuntime] = web.AppKey("uploads")
 WORKERS: web.AppKey[WorkerPool] = web.AppKey("workers")

@@ -12,12 +12,14 @@ from server.api import jobs as job_api
 from server.api import playback as playback_api
 from server.playback import state as playback_state
 from server.api import live, notifications, social
+from server.api import uploads as upload_api
 
 # Modules whose PATHS/SCHEMAS make up the OpenAPI document.
 API_MODULES: list[ModuleType] = [system, auth, users, channels, videos]
 API_MODULES.append(job_api)
 API_MODULES.append(playback_api)
 API_MODULES.extend([social, notifications, live])
+API_MODULES.append(upload_api)
 
 
 def add_routes(app: web.Application) -> None:
@@ -67,6 +69,15 @@ def add_routes(app: web.Application) -> None:
         web.get("/api/videos/{video_id}/poster.jpg", playback_api.poster),
         web.get("/api/videos/{video_id}/storyboard/{file}", playback_api.storyboard),
         web.post("/api/videos/{video_id}/cancel", job_api.cancel_processing),
+        # Uploads: tus 1.0.0 and simple multipart
+        web.options("/api/uploads", upload_api.tus.options),
+        web.post("/api/uploads", upload_api.tus.create),
+        web.options("/api/uploads/{upload_id}", upload_api.tus.options),
+        web.head("/api/uploads/{upload_id}", upload_api.tus.head),
+        web.patch("/api/uploads/{upload_id}", upload_api.tus.patch),
+        web.delete("/api/uploads/{upload_id}", upload_api.tus.delete),
+        web.post("/api/uploads/{upload_id}", upload_api.tus.method_override),
+        web.post("/api/videos/upload", upload_api.multipart.upload_video),
         # Subscriptions, feed, comments, ratings, notifications, live delivery
         web.get("/api/subscriptions", social.list_subscriptions),
         web.post("/api/subscriptions/{channel_id}", social.subscribe),
