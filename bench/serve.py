@@ -1,12 +1,14 @@
 """Media serving, Reelhouse against nginx, on the same files, in one run.
 
-    .venv/bin/python bench/serve.py            (about 1 minute; needs wrk and nginx)
+    .venv/bin/python bench/serve.py [--nginx-workers N]   (about 2 minutes; wrk, nginx)
 
 Makes a data directory with one public video (a 2 MB segment, a media playlist and a
 64 MB original), starts `run.py` on it (rate limits and access log off) and nginx with a
-generated config serving the same folder at the same URLs, both on 127.0.0.1 with one
-process/worker each, and drives both with wrk (1 thread, 64 connections, 3 s runs,
-alternating four rounds per case and keeping each side's best round):
+generated config serving the same folder at the same URLs, both on 127.0.0.1 (one server
+process; nginx with one worker unless --nginx-workers says otherwise; the server copies
+large sendfile pieces from a thread, so it may use a second core), and drives both with
+wrk (1 thread, 64 connections, 3 s runs, alternating four rounds per case and keeping each
+side's best round):
 
     segments   GET of a 2 MB segment                        target >= 0.8 of nginx
     ranges     GET of random 1 MB ranges of the 64 MB file  target >= 0.7
@@ -18,6 +20,7 @@ half second) and reports the server's resident memory (target < 200 MB).
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import os
 import re
@@ -51,7 +54,7 @@ end
 
 NGINX_CONF = """
 user root;
-worker_processes 1;
+worker_processes {workers};
 daemon off;
 pid {dir}/nginx.pid;
 error_log {dir}/nginx-error.log warn;
@@ -182,6 +185,9 @@ async def slow_readers(port: int, pid: int) -> tuple[int, float, float]:
 
 
 def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--nginx-workers", default="1", help="worker_processes (or auto)")
+    args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="reelhouse-bench-") as tmp:
         base = Path(tmp)
         data = base / "data"
@@ -191,7 +197,7 @@ def main() -> int:
         script.write_text(RANGE_SCRIPT % ((BIG >> 20) - 1, ORIGINAL))
         ours_port, nginx_port = free_port(), free_port()
         (base / "nginx.conf").write_text(NGINX_CONF.format(
-            dir=base, port=nginx_port, media=data / "media"))
+            dir=base, port=nginx_port, media=data / "media", workers=args.nginx_workers))
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         server = subprocess.Popen(
             [sys.executable, str(ROOT / "run.py"), "--data-dir", str(data),
@@ -220,6 +226,7 @@ def main() -> int:
                 print(f"{name:24} {a:9.0f} {unit:5}{b:9.0f} {unit:5}{ratio:7.2f} "
                       f">={target} {verdict}", flush=True)
             count, rss, latency = asyncio.run(slow_readers(ours_port, server.pid))
+            print(f"nginx worker_processes {args.nginx_workers}; server: run.py (uvloop)")
             print(f"slow readers: {count}/{SLOW_READERS} served, server RSS {rss:.0f} MB "
                   f"(target < 200), playlist latency meanwhile {latency * 1000:.0f} ms")
         finally:
