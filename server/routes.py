@@ -7,12 +7,11 @@ from types import ModuleType
 from aiohttp import web
 
 from server import ui
-from server.api import auth, channels, system, users, videos
+from server.api import auth, channels, live, notifications, social, system, users, videos
 from server.api import jobs as job_api
 from server.api import playback as playback_api
-from server.playback import state as playback_state
-from server.api import live, notifications, social
 from server.api import uploads as upload_api
+from server.playback import state as playback_state
 
 # Modules whose PATHS/SCHEMAS make up the OpenAPI document.
 API_MODULES: list[ModuleType] = [system, auth, users, channels, videos]
