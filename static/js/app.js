@@ -154,7 +154,9 @@ live.on((message) => {
     if (!note.read && !message.replayed) {
       import('./pages/notifications.js').then((m) => toast(h('p', {}, m.describe(note)).textContent)).catch(() => {});
     }
-  } else if (message.type === 'live.open') {
+  } else if (message.type === 'hello' && typeof message.unread_count === 'number') {
+    setUnread(message.unread_count);
+  } else if (message.type === 'resumed') {
     refreshUnread();
   }
 });

@@ -154,6 +154,16 @@ def test_sign_up_upload_watch_seek_and_comment(
     position = page.evaluate("document.querySelector('#player-video').currentTime")
     assert abs(position - duration * 0.5) < 0.5, (position, duration)
 
+    # Pick each rendition by hand: hls.js switches to it.
+    for height in (360, 240):
+        page.select_option("#quality", label=f"{height}p")
+        page.evaluate("const v = document.querySelector('#player-video');"
+                      " v.currentTime = 0; v.play()")
+        wait_until(page, f"document.querySelector('#player-video').videoHeight === {height}", 20)
+    page.select_option("#quality", value="-1")
+    page.evaluate("document.querySelector('#player-video').pause()")
+    assert page.evaluate("document.querySelector('#player-video').error") is None
+
     # Post a comment, then a reply to it.
     page.fill(".comment-input", "Lovely colours.")
     page.click(".comment-form button[type=submit]")
