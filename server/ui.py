@@ -46,20 +46,25 @@ def _content_type(path: Path) -> str:
 async def _file(path: Path, cache_control: str) -> web.FileResponse:
     if not await asyncio.to_thread(path.is_file):
         raise web.HTTPNotFound()
-    response = web.FileResponse(path, headers={"Cache-Control": cache_control,
-                                               "Content-Type": _content_type(path)})
-    return response
+    return web.FileResponse(path, headers={"Cache-Control": cache_control,
+                                           "Content-Type": _content_type(path)})
 
 
 async def index(request: web.Request) -> web.FileResponse:
     return await _file(STATIC_DIR / "index.html", APP_CACHE)
 
 
-async def static_file(request: web.Request) -> web.FileResponse:
-    relative = request.match_info["path"]
+def _inside_static(relative: str) -> Path | None:
     target = (STATIC_DIR / relative).resolve()
-    # Refuse anything that escapes static/ (../, absolute paths, symlinks out).
+    # Refuse anything that escapes static/ (../, absolute paths, symlinks out) or is hidden.
     if not target.is_relative_to(STATIC_DIR) or target.name.startswith("."):
+        return None
+    return target
+
+
+async def static_file(request: web.Request) -> web.FileResponse:
+    target = await asyncio.to_thread(_inside_static, request.match_info["path"])
+    if target is None:
         raise web.HTTPNotFound()
     return await _file(target, APP_CACHE)
 
