@@ -237,6 +237,6 @@ def test_cancel_removes_partial_output(clip: Clips, tmp_path: Path, after: int) 
             process(clip("h264_720p.mp4"), out, SHORT, should_cancel=should_cancel)
     finally:
         media.transcode.POLL_SECONDS = saved
-    assert not list((out / "hls").glob(".*"))
+    assert not list((out / "hls").glob(".*")) and not list(out.glob(".*"))
     assert not (out / "hls" / "720p").exists()
     assert not (out / "poster.jpg").exists()
