@@ -66,7 +66,10 @@ class ConcatReader(io.RawIOBase):
 
 
 def remux_segment(init: Path, segment: Path, out: Path) -> None:
-    out.parent.mkdir(parents=True, exist_ok=True)
+    # hls-ts/ and hls-ts/<rendition>/ only: if the video's folder is gone (deleted while
+    # this remux waited), FileNotFoundError, rather than a stray folder made anew.
+    out.parent.parent.mkdir(exist_ok=True)
+    out.parent.mkdir(exist_ok=True)
     tmp = out.with_name(f".{out.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     try:
         with ConcatReader(init, segment) as reader, av.open(reader, "r", format="mp4") as src:
