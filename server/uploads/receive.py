@@ -27,6 +27,7 @@ from server.uploads.locks import Holder
 from server.uploads.records import Upload
 
 FLUSH_BYTES = 4 << 20
+FLUSH_SECONDS = 1.0
 PROGRESS_SECONDS = 1.0
 _DISCONNECTS = (ConnectionError, HttpProcessingError, asyncio.IncompleteReadError)
 
@@ -87,7 +88,7 @@ class BodyReceiver:
         self.refused = False
         self.outcome = Outcome()
         self._pending: asyncio.Future[None] | None = None
-        self._last_progress = time.monotonic()
+        self._last_progress = self._last_flush = time.monotonic()
 
     @property
     def _aborted(self) -> bool:
@@ -129,7 +130,9 @@ class BodyReceiver:
                     self._sniff(chunk)
                 batch.append(chunk)
                 size += len(chunk)
-                if size >= FLUSH_BYTES:
+                # Flush by size, or by age so a slow client's bytes reach the disk (and
+                # HEAD) within about a second rather than after 4 MiB.
+                if size >= FLUSH_BYTES or time.monotonic() - self._last_flush > FLUSH_SECONDS:
                     await self._flush(writer, batch)
                     batch, size = [], 0
                 if self.outcome.too_large or self.outcome.disconnected:
@@ -158,6 +161,7 @@ class BodyReceiver:
         await self._settle()
         loop = asyncio.get_running_loop()
         self._pending = loop.run_in_executor(None, writer.write, batch)
+        self._last_flush = time.monotonic()
         self.outcome.added += sum(len(c) for c in batch)
         await self._progress()
 

@@ -235,3 +235,23 @@ async def test_termination_and_expiry_with_tuspy(client: TestClient, clip_bytes:
         with pytest.raises(TusCommunicationError) as gone:
             await asyncio.to_thread(uploader, client, token, clip_bytes, 32_768, url=up.url)
         assert gone.value.status_code == (404 if action == "terminate" else 410)
+
+
+async def test_progress_visible_during_a_slow_patch(client: TestClient,
+                                                    clip_bytes: bytes) -> None:
+    alice = await sign_up(client, "alice")
+    token = alice.tokens["access_token"]
+    up = uploader(client, token, clip_bytes, 1 << 20, metadata={"filename": "slow.mp4"})
+    url = await asyncio.to_thread(up.create_url)
+    path = path_of(url)
+    head = await client.head(path, headers={"Tus-Resumable": "1.0.0", **alice.headers})
+    video_id = head.headers["Video-Id"]
+    _, writer = await _raw_patch_start(client, path, token, 0, len(clip_bytes),
+                                       clip_bytes[:5000])
+    await asyncio.sleep(1.2)
+    writer.write(clip_bytes[5000:9000])  # a slow client: bytes reach the disk by age
+    await writer.drain()
+    assert await _wait_offset(client, path, alice.headers, 9000) == 9000
+    video = await (await client.get(f"/api/videos/{video_id}", headers=alice.headers)).json()
+    assert video["status"] == "uploading" and video["bytes_received"] == 9000
+    writer.close()
