@@ -227,8 +227,11 @@ def main() -> int:
                       f">={target} {verdict}", flush=True)
             count, rss, latency = asyncio.run(slow_readers(ours_port, server.pid))
             print(f"nginx worker_processes {args.nginx_workers}; server: run.py (uvloop)")
+            time.sleep(3)  # descriptors shared for a couple of seconds are closed by then
+            fds = len(os.listdir(f"/proc/{server.pid}/fd"))
             print(f"slow readers: {count}/{SLOW_READERS} served, server RSS {rss:.0f} MB "
-                  f"(target < 200), playlist latency meanwhile {latency * 1000:.0f} ms")
+                  f"(target < 200), playlist latency meanwhile {latency * 1000:.0f} ms; "
+                  f"{fds} descriptors open after they left")
         finally:
             for proc in (server, nginx):
                 proc.terminate()
