@@ -557,3 +557,41 @@ def test_a_file_that_is_not_video_is_refused_with_the_servers_reason(
     message = page.inner_text("#transfer-status .error")
     assert "video" in message.lower() or "media" in message.lower(), message
     assert "tus:" not in message  # the server's own words, not the library's
+
+
+def test_upload_rides_out_a_dropped_connection(
+    server: Server, context: Any, tmp_path: Path
+) -> None:
+    """Two PATCHes fail as if the network dropped; tus-js-client asks the server for its
+    offset (HEAD) and carries on in the same page, with no second creation."""
+    big = make_large_clip(tmp_path / "windy_pier.mp4")
+    name = _unique("kit")
+    register(server.url, name)
+    sign_in(context, server.url, name)
+    tab = Tab(context)
+    page = tab.page
+    seen: list[tuple[str, int | None]] = []
+
+    def flaky(route: Any, request: Any) -> None:
+        offset = request.headers.get("upload-offset")
+        seen.append((request.method, int(offset) if offset else None))
+        failures = sum(1 for method, at in seen if method == "PATCH" and at == CHUNK)
+        if request.method == "PATCH" and int(offset or 0) == CHUNK and failures <= 2:
+            route.abort("internetdisconnected")
+            return
+        route.continue_()
+
+    page.route("**/api/uploads**", flaky)
+    page.goto(server.url + "/upload")
+    page.set_input_files("#file-input", str(big))
+    page.fill("#title", "Windy pier")
+    page.click("#upload-button")
+    page.locator("#transfer[data-state=done]").wait_for(timeout=60_000)
+    methods = [method for method, _ in seen]
+    assert methods.count("POST") == 1
+    assert [at for method, at in seen if method == "PATCH"].count(CHUNK) == 3
+    assert "HEAD" in methods  # the offset was asked for, not assumed
+    video_id = page.get_attribute("#transfer", "data-video-id")
+    video = context.request.get(f"{server.url}/api/videos/{video_id}").json()
+    assert video["bytes_received"] == big.stat().st_size
+    assert tab.errors == []
