@@ -69,6 +69,7 @@ class OpenFiles:
         self._fresh: dict[str, tuple[float, int]] = {}
         self._users: dict[int, int] = {}
         self._stale: set[int] = set()
+        self._next_sweep = 0.0
 
     async def acquire(self, paths: Sequence[str]) -> dict[str, int]:
         now = time.monotonic()
@@ -90,7 +91,8 @@ class OpenFiles:
                 out[path] = fd
         for fd in set(out.values()):
             self._users[fd] = self._users.get(fd, 0) + 1
-        if len(self._fresh) > 256:
+        if now >= self._next_sweep or len(self._fresh) > 256:
+            self._next_sweep = now + self.FRESH_SECONDS
             self._sweep(now)
         return out
 
