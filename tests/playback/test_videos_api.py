@@ -3,6 +3,7 @@ edits and deletion, resume positions and view counting."""
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from aiohttp.test_utils import TestClient
@@ -104,6 +105,10 @@ async def test_delete_removes_row_and_files(
     media = client.app[keys.CONFIG].media_dir
     assert not storage.video_dir(client.app[keys.CONFIG], vid).exists()
     assert not [p for p in media.iterdir() if p.name.startswith(vid)]
+    # No descriptor kept for serving still points into the removed folder.
+    links = [os.readlink(f"/proc/self/fd/{fd}") for fd in os.listdir("/proc/self/fd")
+             if os.path.exists(f"/proc/self/fd/{fd}")]
+    assert not [link for link in links if vid in link]
     assert (await client.get(f"/api/videos/{vid}")).status == 404
     assert (await client.get(f"/api/videos/{vid}/hls/360p/seg_00000.m4s")).status == 404
     assert (await client.delete(f"/api/videos/{other}", headers=admin.headers)).status == 204
