@@ -249,6 +249,12 @@ def test_bell_counts_up_live_when_a_followed_channel_publishes(
         assert page_b.evaluate("window.stillTheSamePage") is True
         page_b.click("#bell")
         page_b.locator("#notification-list li.unread").get_by_text("Harbour evening").wait_for()
+        page_b.get_by_role("button", name="Mark all as read").click()
+        page_b.locator("#bell-count").wait_for(state="hidden")
+        assert page_b.locator("#notification-list li.unread").count() == 0
+        # The subscriptions feed lists the new video.
+        page_b.click("a[data-nav=feed]")
+        page_b.locator(".card").get_by_text("Harbour evening").wait_for()
         assert watcher.errors == [] and uploader.errors == []
     finally:
         ctx_owner.close()
