@@ -100,15 +100,13 @@ async def set_state(db: Database, upload_id: int, state: str, error: str | None 
                    (state, error, completed, upload_id))
 
 
-async def claim(db: Database, upload_id: int, from_state: str, to_state: str) -> bool:
-    """Compare-and-set of the state, so two requests never finish the same upload twice."""
-    cursor = await db.write("UPDATE uploads SET state = ? WHERE id = ? AND state = ?",
-                            (to_state, upload_id, from_state))
-    return cursor.rowcount == 1
-
-
 async def delete_upload(db: Database, upload_id: int) -> None:
     await db.write("DELETE FROM uploads WHERE id = ?", (upload_id,))
+
+
+async def delete_unfinished_video(db: Database, video_id: int) -> None:
+    """A video whose upload ended before its last byte: nothing of it remains to show."""
+    await db.write("DELETE FROM videos WHERE id = ? AND status = 'uploading'", (video_id,))
 
 
 async def finals_using(db: Database, owner_id: int, partial_id: str) -> list[Upload]:

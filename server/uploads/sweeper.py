@@ -38,8 +38,7 @@ async def sweep_once(app: web.Application, now: float | None = None) -> int:
         await records.set_state(db, upload.id, records.EXPIRED, "expired")
         if upload.video_id is not None:
             await db.write("UPDATE uploads SET video_id = NULL WHERE id = ?", (upload.id,))
-            await db.write("DELETE FROM videos WHERE id = ? AND status = 'uploading'",
-                           (upload.video_id,))
+            await records.delete_unfinished_video(db, upload.video_id)
         swept += 1
     await records.purge_tombstones(db, now - max(config.upload_expiry_seconds, 86400) * 7)
     known = {u.public_id for u in await records.receiving_uploads(db)}

@@ -289,8 +289,7 @@ async def delete(request: web.Request) -> web.Response:
         await asyncio.to_thread(store.remove, store.upload_path(config, upload_id))
         await records.delete_upload(db, upload.id)
         if upload.video_id is not None and upload.state != records.COMPLETE:
-            await db.write("DELETE FROM videos WHERE id = ? AND status = 'uploading'",
-                           (upload.video_id,))
+            await records.delete_unfinished_video(db, upload.video_id)
     return web.Response(status=204)
 
 

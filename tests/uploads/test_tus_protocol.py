@@ -272,3 +272,58 @@ async def test_final_concatenation_refuses_patch_403(client: TestClient,
     assert head.headers["Upload-Concat"].startswith("final;")
     resp = await patch(client, alice, final, 0, b"x" * 10)
     assert resp.status == 403 and resp.headers["Tus-Resumable"] == "1.0.0"
+
+
+async def test_api_token_scope_and_cookie_csrf(client: TestClient) -> None:
+    from tests.helpers import PASSWORD
+
+    alice = await sign_up(client, "alice")
+    tokens = {}
+    for scope in ("read", "upload"):
+        resp = await client.post("/api/users/me/tokens", headers=alice.headers,
+                                 json={"name": scope, "scopes": [scope]})
+        assert resp.status == 201
+        tokens[scope] = (await resp.json())["token"]
+    for scope, wanted in (("read", 403), ("upload", 201)):
+        resp = await client.post("/api/uploads", headers={
+            **TUS, "Authorization": f"Bearer {tokens[scope]}", "Upload-Length": "100"})
+        assert resp.status == wanted, scope
+    login = await client.post("/api/auth/login",
+                              json={"username": "alice", "password": PASSWORD})
+    csrf = (await login.json())["csrf_token"]
+    resp = await client.post("/api/uploads", headers={**TUS, "Upload-Length": "100"})
+    assert resp.status == 403  # a cookie alone cannot create: CSRF token needed
+    resp = await client.post("/api/uploads", headers={**TUS, "Upload-Length": "100",
+                                                      "X-CSRF-Token": csrf})
+    assert resp.status == 201
+    path = path_of(resp.headers["Location"])
+    resp = await client.head(path, headers=TUS)
+    assert resp.status == 200 and resp.headers["Upload-Offset"] == "0"
+
+
+async def test_patch_after_completion(client: TestClient, clip_bytes: bytes) -> None:
+    alice = await sign_up(client, "alice")
+    path = path_of((await create(client, alice, len(clip_bytes))).headers["Location"])
+    assert (await patch(client, alice, path, 0, clip_bytes)).status == 204
+    resp = await patch(client, alice, path, len(clip_bytes), b"")
+    assert resp.status == 204 and resp.headers["Upload-Offset"] == str(len(clip_bytes))
+    resp = await patch(client, alice, path, 0, clip_bytes[:100])
+    assert resp.status == 409
+
+
+async def test_recovery_finishes_an_upload_whose_last_byte_landed(
+        client: TestClient, config: Config, clip_bytes: bytes) -> None:
+    """A crash between the last write and completion: start-up recovery completes it."""
+    from server import keys
+    from server.uploads.sweeper import recover
+
+    alice = await sign_up(client, "alice")
+    resp = await create(client, alice, len(clip_bytes))
+    path, video_id = path_of(resp.headers["Location"]), resp.headers["Video-Id"]
+    (config.uploads_dir / path.rsplit("/", 1)[1]).write_bytes(clip_bytes)
+    await recover(client.server.app)
+    video = await (await client.get(f"/api/videos/{video_id}", headers=alice.headers)).json()
+    assert video["status"] in ("uploaded", "processing", "ready")
+    assert (config.media_dir / video_id / "original").read_bytes() == clip_bytes
+    assert await client.server.app[keys.DB].fetch_value(
+        "SELECT state FROM uploads WHERE public_id = ?", (path.rsplit("/", 1)[1],)) == "complete"
