@@ -224,3 +224,14 @@ async def test_a_stale_cookie_does_not_block_signing_in_again(client: TestClient
     resp = await client.post("/api/users", json={"username": "bob", "password": PASSWORD},
                              headers={"Authorization": "Bearer stale"})
     assert resp.status == 201
+
+
+async def test_concurrent_refreshes_with_one_token(client: TestClient) -> None:
+    # Two uses of one refresh token race: one wins, the other is a reuse, so the session
+    # ends (RFC 9700 section 4.14.2 prefers that to leaving a replayed token usable).
+    alice = await sign_up(client, "alice")
+    results = await asyncio.gather(*(refresh(client, alice.tokens["refresh_token"])
+                                     for _ in range(2)))
+    assert sorted(r.status for r in results) == [200, 401]
+    winner = next(r for r in results if r.status == 200)
+    assert await me_status(client, await winner.json()) == 401

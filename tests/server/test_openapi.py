@@ -8,12 +8,14 @@ from typing import Any
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
+from jsonschema import ValidationError
 from openapi_spec_validator import validate
 from openapi_spec_validator.validation.exceptions import OpenAPIValidationError
 
 from server import keys
 from server.app import create_app
 from server.config import Config
+from tests.helpers import check_openapi
 
 HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 
@@ -104,3 +106,23 @@ async def test_document_is_served(client: TestClient, openapi: dict[str, Any]) -
     assert openapi == client.app[keys.OPENAPI]
     resp = await client.get("/api/openapi.json")
     assert resp.content_type == "application/json"
+
+
+async def test_response_check_fails_on_a_mismatch(
+    client: TestClient, openapi: dict[str, Any]
+) -> None:
+    """The helper every test uses must be able to fail."""
+    resp = await client.post("/api/users", json={"username": "alice",
+                                                  "password": "long enough"})
+    assert resp.status == 201
+    await check_openapi(openapi, resp)
+    user = openapi["components"]["schemas"]["User"]
+    stricter = {**openapi, "components": {**openapi["components"], "schemas": {
+        **openapi["components"]["schemas"],
+        "User": {**user, "required": [*user["required"], "no_such_field"]}}}}
+    with pytest.raises(ValidationError):
+        await check_openapi(stricter, resp)
+    resp = await client.get("/api/users/me")
+    assert resp.status == 401
+    with pytest.raises(AssertionError):
+        await check_openapi({**openapi, "paths": {}}, resp)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -257,3 +258,14 @@ async def test_admin_cannot_disable_themselves_or_unknown_users(
         assert resp.status == status, user_id
         await check_openapi(openapi, resp)
     assert await me_status(client, admin.tokens) == 200
+
+
+async def test_concurrent_registrations(client: TestClient) -> None:
+    # One serialised writer: exactly one admin, exactly one owner of a name, never a 500.
+    names = ["ann", "ben", "cat", "dan", "eve"]
+    results = await asyncio.gather(*(register(client, n) for n in names))
+    bodies = [await r.json() for r in results]
+    assert [r.status for r in results] == [201] * 5
+    assert sum(b["is_admin"] for b in bodies) == 1
+    results = await asyncio.gather(*(register(client, "same") for _ in range(5)))
+    assert sorted(r.status for r in results) == [201, 409, 409, 409, 409]
