@@ -50,6 +50,12 @@ async def video_status_changed(
     app[keys.BUS].publish(user_topic(owner_id), event)
 
 
+async def video_visibility_changed(app: web.Application, public_id: str) -> None:
+    """For the video settings PATCH: a ready video made public for the first time is
+    announced to its channel's subscribers then (once, as if it had just turned ready)."""
+    await _video_ready(app, public_id)
+
+
 async def upload_completed(app: web.Application, owner_id: int, public_id: str) -> None:
     event = {"type": "upload.completed", "video_id": public_id}
     app[keys.BUS].publish(video_topic(public_id), event)

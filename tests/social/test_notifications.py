@@ -81,3 +81,23 @@ async def test_private_and_unlisted_videos_are_not_announced(client: TestClient)
     resp = await client.get("/api/notifications", headers=alice.headers)
     kinds = [n["kind"] for n in (await resp.json())["items"]]
     assert kinds == ["video_processed", "video_processed", "subscriber"]
+
+
+async def test_video_made_public_later_is_announced_once(client: TestClient) -> None:
+    from server import events, keys
+    from tests.social.util import app_of
+
+    alice, bob = await sign_up(client, "alice"), await sign_up(client, "bob")
+    await subscribe(client, bob, alice.channel_id)
+    video = await new_video(client, alice, privacy="private")
+    await make_ready(client, alice, video)
+    app = app_of(client)
+    await app[keys.DB].write("UPDATE videos SET privacy = 'public' WHERE public_id = ?",
+                             (video,))
+    for _ in range(2):
+        await events.video_visibility_changed(app, video)
+    resp = await client.get("/api/notifications", headers=bob.headers)
+    assert [n["kind"] for n in (await resp.json())["items"]] == ["new_video"]
+    resp = await client.get("/api/notifications", headers=alice.headers)
+    assert [n["kind"] for n in (await resp.json())["items"]] == ["video_processed",
+                                                                 "subscriber"]
