@@ -64,12 +64,11 @@ class Connection:
     task, made only then, sends them with aiohttp's flow control; a subscriber whose
     queue overflows is dropped by the bus and closed with 1013 (try again later)."""
 
-    __slots__ = ("app", "closer", "grace", "holding", "request", "sent_up_to", "sub",
-                 "transport", "viewer", "writer", "ws")
+    __slots__ = ("app", "closer", "grace", "holding", "sent_up_to", "sub", "transport",
+                 "viewer", "writer", "ws")
 
     def __init__(self, request: web.Request, ws: web.WebSocketResponse, viewer: Viewer) -> None:
         app = self.app = request.app
-        self.request = request
         self.transport = request.transport
         self.ws = ws
         self.viewer = viewer
@@ -205,12 +204,13 @@ class Connection:
             await asyncio.wait_for(
                 self.ws.close(code=WSCloseCode.TRY_AGAIN_LATER,
                               message=reason.encode()[:120]), CLOSE_TIMEOUT_SECONDS)
+            return
         except (TimeoutError, ConnectionError):
             pass
-        finally:
-            transport = self.request.transport
-            if transport is not None and not transport.is_closing():
-                transport.abort()
+        # The close frame could not get through (a client that reads nothing): a graceful
+        # close would wait forever for the buffer to drain, so reset the connection.
+        if self.transport is not None:
+            self.transport.abort()
 
 
 async def websocket(request: web.Request) -> web.WebSocketResponse:

@@ -171,6 +171,18 @@ def _raw_websocket(port: int, token: str) -> socket.socket:
     return sock
 
 
+def _read_until_closed(sock: socket.socket) -> bool:
+    sock.settimeout(5)
+    try:
+        while sock.recv(1 << 16):
+            pass
+    except ConnectionResetError:
+        pass
+    except TimeoutError:
+        return False
+    return True
+
+
 async def test_slow_consumer_is_dropped_fast_one_keeps_receiving(
     aiohttp_client: AiohttpClient, config: Config
 ) -> None:
@@ -218,6 +230,8 @@ async def test_slow_consumer_is_dropped_fast_one_keeps_receiving(
             assert time.monotonic() < deadline, "the slow socket was never closed"
             await asyncio.sleep(0.05)
         assert app[keys.BUS].subscriber_count(events.video_topic(video)) == 1
+        # The slow client, reading at last, finds its connection ended by the server.
+        assert await asyncio.to_thread(_read_until_closed, slow)
     finally:
         slow.close()
         await fast.close()
