@@ -28,6 +28,8 @@ CANCELLED = "processing was cancelled"
 PROGRESS_SECONDS = 0.5  # at most two progress writes (and bus events) a second
 CANCEL_GRACE_SECONDS = 1.0  # then the worker is terminated
 JOIN_SECONDS = 5.0
+# Transcoding reports twice a second; thumbnails of a long video may take minutes.
+STALL_SECONDS = 900.0
 _TERMINAL = {"done", "media_error", "cancelled", "error"}
 
 
@@ -144,7 +146,7 @@ class JobRun:
         loop.add_reader(fd, readable)
         outcome: dict[str, Any] | None = None
         try:
-            while (message := await self.messages.get()) is not None:
+            while (message := await self._next()) is not None:
                 if message["type"] in _TERMINAL:
                     outcome = message
                 else:
@@ -153,6 +155,18 @@ class JobRun:
             loop.remove_reader(fd)
             reader.close()
         return outcome
+
+    async def _next(self) -> dict[str, Any] | None:
+        """The worker's next message; a worker silent for too long is hung and is ended
+        (its pipe then reaches EOF without an outcome: a transient failure, retried)."""
+        while True:
+            try:
+                return await asyncio.wait_for(self.messages.get(), STALL_SECONDS)
+            except TimeoutError:
+                log.warning("job %s: no word from its worker in %s s", self.job.job_id,
+                            STALL_SECONDS)
+                if self.process is not None and self.process.is_alive():
+                    self.process.kill()
 
     async def _handle(self, message: dict[str, Any]) -> None:
         kind = message["type"]
