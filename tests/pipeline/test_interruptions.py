@@ -13,8 +13,9 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 
 from server import keys, storage
+from server.app import create_app
 from tests.helpers import User, check_openapi, sign_up
-from tests.pipeline.conftest import finished, job_row, submit, wait_for
+from tests.pipeline.conftest import finished, job_row, pipeline_config, submit, wait_for
 from tests.pipeline.hlsserve import decode_errors
 
 
@@ -41,11 +42,17 @@ async def test_killed_worker_is_retried_and_finishes(
 ) -> None:
     video_id = await submit(client, owner, clip("long_480p.mp4"))
     job = await running_with_progress(client, owner, video_id)
+    # Workers run below the web process's priority (worker_nice is 5 in these tests).
+    assert os.getpriority(os.PRIO_PROCESS, job["worker_pid"]) == os.getpriority(
+        os.PRIO_PROCESS, 0) + 5
     os.kill(job["worker_pid"], signal.SIGKILL)
     body = await wait_for(client, owner, video_id,
                           lambda b: b["status"] == "uploaded", timeout=10)
     assert body["progress"] is None  # partial outputs removed, waiting for its retry
     assert not storage.hls_dir(client.app[keys.CONFIG], video_id).exists()
+    job = await job_row(client, video_id)
+    # Back-off: 2 ** attempts seconds after the first failure.
+    assert job["status"] == "queued" and job["run_after"] - time.time() > 1.0
     body = await wait_for(client, owner, video_id, finished, timeout=120)
     assert body["status"] == "ready", body
     job = await job_row(client, video_id)
@@ -116,3 +123,22 @@ async def test_deleting_a_video_stops_its_job(
     assert not storage.video_dir(client.app[keys.CONFIG], video_id).exists()
     assert await job_row(client, video_id) is None
     assert (await client.get("/healthz")).status == 200
+
+
+async def test_transient_failures_give_up_after_max_attempts(
+    aiohttp_client: Any, tmp_path: Path, clip: Callable[[str], Path]
+) -> None:
+    config = pipeline_config(tmp_path / "data", job_max_attempts=1)
+    client = await aiohttp_client(create_app(config))
+    owner = await sign_up(client, "owner")
+    video_id = await submit(client, owner, clip("long_480p.mp4"))
+    job = await running_with_progress(client, owner, video_id)
+    os.kill(job["worker_pid"], signal.SIGKILL)
+    body = await wait_for(client, owner, video_id, finished, timeout=10)
+    assert body["status"] == "failed"
+    assert body["error"] == "processing failed: the worker exited with code -9"
+    job = await job_row(client, video_id)
+    assert (job["status"], job["attempts"]) == ("failed", 1)
+    # Not the upload's fault: its bytes are kept, the partial outputs are not.
+    assert storage.original_path(config, video_id).exists()
+    assert not storage.hls_dir(config, video_id).exists()
