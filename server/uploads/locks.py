@@ -23,6 +23,7 @@ class Holder:
     def __init__(self, request: web.Request | None) -> None:
         self._request = request
         self.aborted = False
+        self.waited = False  # the lock was taken over from (or waited for) another holder
         self.released = asyncio.Event()
 
     def abort(self) -> None:
@@ -41,7 +42,9 @@ class UploadLocks:
 
     @asynccontextmanager
     async def hold(self, upload_id: str, request: web.Request | None) -> AsyncIterator[Holder]:
+        waited = False
         while (current := self._holders.get(upload_id)) is not None:
+            waited = True
             if request is None:  # internal work (concatenation) waits its turn
                 await current.released.wait()
                 continue
@@ -52,6 +55,7 @@ class UploadLocks:
                 raise Problem("the upload is still busy with an earlier request; retry",
                               status=423, slug="locked") from None
         mine = Holder(request)
+        mine.waited = waited
         self._holders[upload_id] = mine
         try:
             yield mine

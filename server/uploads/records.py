@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import secrets
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from server.db import Database, Row
 
@@ -87,11 +87,17 @@ async def set_length(db: Database, upload: Upload, length: int) -> None:
                    (length, upload.id))
 
 
-async def touch(db: Database, upload: Upload, expiry_seconds: int) -> float:
-    """Activity pushes the expiry back (tus expiration: abandoned uploads expire)."""
+async def record_activity(db: Database, upload: Upload, expiry_seconds: int,
+                          received: int) -> Upload:
+    """After each request: push the expiry back and show the bytes received on the video."""
     expires_at = time.time() + expiry_seconds
-    await db.write("UPDATE uploads SET expires_at = ? WHERE id = ?", (expires_at, upload.id))
-    return expires_at
+    async with db.transaction() as conn:
+        await conn.execute("UPDATE uploads SET expires_at = ? WHERE id = ?",
+                           (expires_at, upload.id))
+        if upload.video_id is not None:
+            await conn.execute("UPDATE videos SET bytes_received = ? WHERE id = ?"
+                               " AND status = 'uploading'", (received, upload.video_id))
+    return replace(upload, expires_at=expires_at)
 
 
 async def set_state(db: Database, upload_id: int, state: str, error: str | None = None) -> None:

@@ -231,16 +231,14 @@ async def _receive(request: web.Request, upload: Upload, offset: int,
         await complete.reject_sniffed(app, upload, refused.verdict)
     path = store.upload_path(config, upload.public_id)
     new_offset = await asyncio.to_thread(store.size_on_disk, path)
-    await records.touch(db, upload, config.upload_expiry_seconds)
-    if upload.video_id is not None:
-        await records.set_bytes_received(db, upload.video_id, new_offset)
+    upload = await records.record_activity(db, upload, config.upload_expiry_seconds, new_offset)
     if outcome.too_large:
         raise too_large(f"the upload may take {allowed} more bytes here (size limit, length "
                         "or quota); the rest was refused")
     if upload.length is not None and new_offset >= upload.length:
         await complete.finish_upload(app, upload)
-    found = await records.find_upload(db, upload.public_id)
-    return new_offset, found or upload
+        upload = await records.find_upload(db, upload.public_id) or upload
+    return new_offset, upload
 
 
 @tus_endpoint
@@ -257,7 +255,8 @@ async def patch(request: web.Request) -> web.Response:
         raise BadRequest("Upload-Offset is required")
     parse_checksum(request.headers.get("Upload-Checksum"))  # 400 before taking the lock
     async with app[keys.UPLOADS].locks.hold(upload_id, request) as holder:
-        upload = await _owned(request, viewer, upload_id)  # it may have changed meanwhile
+        if holder.waited:  # another request had it: it may have changed meanwhile
+            upload = await _owned(request, viewer, upload_id)
         offset = await _offset(request, upload) or 0
         if upload.state == records.COMPLETE:
             if claimed == offset and not _has_body(request):
