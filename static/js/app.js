@@ -102,6 +102,11 @@ export function refreshUnread() {
   }, 150);
 }
 
+let closeMenu = () => {};
+document.addEventListener('click', (e) => {
+  if (!document.getElementById('userarea').contains(e.target)) closeMenu();
+});
+
 function renderUserArea(user) {
   const area = document.getElementById('userarea');
   if (!user) {
@@ -135,7 +140,7 @@ function renderUserArea(user) {
   });
   menu.addEventListener('click', close);
   menu.addEventListener('keydown', (e) => { if (e.key === 'Escape') { close(); toggle.focus(); } });
-  document.addEventListener('click', (e) => { if (!area.contains(e.target)) close(); });
+  closeMenu = close;
   clear(area, bell.link, h('div', { class: 'menuwrap' }, toggle, menu));
   setUnread(bell.count);
 }

@@ -31,6 +31,7 @@ class Tab:
 
     def __init__(self, context: Any) -> None:
         self.page = context.new_page()
+        self.page.set_default_timeout(60_000)  # a loaded 2-core machine is slow, not wrong
         self.errors: list[str] = []
         self.page.on("pageerror", lambda exc: self.errors.append(f"pageerror: {exc}"))
         self.page.on("console", self._console)
@@ -140,7 +141,7 @@ def test_sign_up_upload_watch_seek_and_comment(
     page.evaluate("document.querySelector('#player-video').muted = true")
     if page.evaluate("document.querySelector('#player-video').paused"):  # autoplay may be on
         page.click("#play-button")
-    wait_until(page, "document.querySelector('#player-video').currentTime > 1.0", 20)
+    wait_until(page, "document.querySelector('#player-video').currentTime > 1.0", 30)
     assert page.evaluate("document.querySelector('#player-video').error") is None
     assert page.is_hidden(".player-error")
 
@@ -150,7 +151,7 @@ def test_sign_up_upload_watch_seek_and_comment(
     assert box is not None
     duration = page.evaluate("document.querySelector('#player-video').duration")
     page.mouse.click(box["x"] + box["width"] * 0.5, box["y"] + box["height"] / 2)
-    wait_until(page, "!document.querySelector('#player-video').seeking", 10)
+    wait_until(page, "!document.querySelector('#player-video').seeking", 30)
     position = page.evaluate("document.querySelector('#player-video').currentTime")
     assert abs(position - duration * 0.5) < 0.5, (position, duration)
 
@@ -159,7 +160,7 @@ def test_sign_up_upload_watch_seek_and_comment(
         page.select_option("#quality", label=f"{height}p")
         page.evaluate("const v = document.querySelector('#player-video');"
                       " v.currentTime = 0; v.play()")
-        wait_until(page, f"document.querySelector('#player-video').videoHeight === {height}", 20)
+        wait_until(page, f"document.querySelector('#player-video').videoHeight === {height}", 30)
     page.select_option("#quality", value="-1")
     page.evaluate("document.querySelector('#player-video').pause()")
     assert page.evaluate("document.querySelector('#player-video').error") is None
@@ -197,14 +198,17 @@ def test_sign_up_upload_watch_seek_and_comment(
         page.wait_for_timeout(200)
     page.reload()
     page.locator("#seek").wait_for()
-    page.wait_for_timeout(500)
     box = page.locator("#seek").bounding_box()
     assert box is not None
-    page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] / 2)
-    page.mouse.move(box["x"] + box["width"] * 0.3, box["y"] + box["height"] / 2)
-    page.locator(".sb-preview").wait_for(state="visible")
-    wait_until(page, "getComputedStyle(document.querySelector('.sb-image'))"
-                     ".backgroundImage.includes('sprite')", 10)
+    deadline = time.monotonic() + 30
+    sprite = "getComputedStyle(document.querySelector('.sb-image')).backgroundImage"
+    while True:  # hover until the storyboard's cues have loaded and one is shown
+        for fraction in (0.5, 0.3):
+            page.mouse.move(box["x"] + box["width"] * fraction, box["y"] + box["height"] / 2)
+        if page.is_visible(".sb-preview") and "sprite" in page.evaluate(sprite):
+            break
+        assert time.monotonic() < deadline, "no storyboard preview on the seek bar"
+        page.wait_for_timeout(200)
     page.mouse.move(0, 0)
 
     page.goto(server.url + "/")
@@ -467,7 +471,7 @@ def test_without_vendor_libraries_upload_is_multipart_and_playback_progressive(
     page.evaluate("document.querySelector('#player-video').muted = true")
     if page.evaluate("document.querySelector('#player-video').paused"):
         page.click("#play-button")
-    wait_until(page, "document.querySelector('#player-video').currentTime > 0.5", 20)
+    wait_until(page, "document.querySelector('#player-video').currentTime > 0.5", 30)
     assert page.evaluate("document.querySelector('#player-video').error") is None
     assert page.is_hidden(".player-error")
 
@@ -495,24 +499,24 @@ def test_watch_position_is_reported_and_resumed_after_a_reload(
     page.locator("#watch-link").wait_for(timeout=120_000)
     page.goto(f"{server.url}/watch/{video_id}")
     page.locator("#player-video").wait_for()
-    wait_until(page, "document.querySelector('#player-video').readyState >= 1", 20)
+    wait_until(page, "document.querySelector('#player-video').readyState >= 1", 30)
     page.evaluate("document.querySelector('#player-video').muted = true")
     if page.evaluate("document.querySelector('#player-video').paused"):
         page.click("#play-button")
-    wait_until(page, "document.querySelector('#player-video').currentTime > 0.3", 20)
+    wait_until(page, "document.querySelector('#player-video').currentTime > 0.3", 30)
 
     # Keyboard: the player takes focus; k toggles playback, arrows seek by 5 s.
     page.focus(".player")
     page.keyboard.press("k")
-    wait_until(page, "document.querySelector('#player-video').paused", 20)
+    wait_until(page, "document.querySelector('#player-video').paused", 30)
     before = page.evaluate("document.querySelector('#player-video').currentTime")
     page.keyboard.press("ArrowRight")
-    wait_until(page, f"document.querySelector('#player-video').currentTime > {before + 4}", 20)
+    wait_until(page, f"document.querySelector('#player-video').currentTime > {before + 4}", 30)
     position = page.evaluate("document.querySelector('#player-video').currentTime")
     page.keyboard.press("k")
-    wait_until(page, "!document.querySelector('#player-video').paused", 20)
+    wait_until(page, "!document.querySelector('#player-video').paused", 30)
     page.keyboard.press("k")  # pausing reports the position to the server
-    wait_until(page, "document.querySelector('#player-video').paused", 20)
+    wait_until(page, "document.querySelector('#player-video').paused", 30)
 
     def saved() -> float:
         return float(context.request.get(f"{server.url}/api/videos/{video_id}")
@@ -530,7 +534,7 @@ def test_watch_position_is_reported_and_resumed_after_a_reload(
     assert resp.status == 200, resp.text()
     page.reload()
     page.locator("#player-video").wait_for()
-    wait_until(page, "document.querySelector('#player-video').readyState >= 1", 20)
+    wait_until(page, "document.querySelector('#player-video').readyState >= 1", 30)
     wait_until(page, f"document.querySelector('#player-video').currentTime >= {position - 1.0}",
                30)
     assert page.evaluate("document.querySelector('#player-video').paused")

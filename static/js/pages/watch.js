@@ -116,11 +116,15 @@ export default async function watch(main, [videoId], { navigate }) {
       }
     }, 1000);
     const onPause = () => { if (media.currentTime > 0) reportProgress(video.id, media.currentTime); };
+    // Closing the tab: keepalive lets the last position reach the server anyway.
+    const onHide = () => { if (media.currentTime > 0) reportProgress(video.id, media.currentTime, true); };
     media.addEventListener('pause', onPause);
+    window.addEventListener('pagehide', onHide);
     if (session.user?.preferences?.autoplay) media.play().catch(() => {});
     stops.push(() => {
       clearInterval(tick);
       media.removeEventListener('pause', onPause);
+      window.removeEventListener('pagehide', onHide);
       if (media.currentTime > 0) reportProgress(video.id, media.currentTime, true);
       player.destroy();
     });
