@@ -406,6 +406,8 @@ def test_pages_fit_a_360px_wide_phone(server: Server, browser: Any, screenshots:
 def test_account_tokens_and_admin_closing_registration(
     server: Server, browser: Any, context: Any
 ) -> None:
+    other = _unique("nick")
+    register(server.url, other)
     sign_in(context, server.url, ADMIN)
     tab = Tab(context)
     page = tab.page
@@ -421,8 +423,31 @@ def test_account_tokens_and_admin_closing_registration(
     page.get_by_text("Profile saved.").wait_for()
     assert page.get_attribute("#user-menu-button", "aria-label") == f"Account menu for {ADMIN}"
 
+    page.goto(server.url + "/account/preferences")
+    page.uncheck("#pref-autoplay")
+    page.uncheck("#pref-comment")
+    page.get_by_role("button", name="Save").click()
+    page.get_by_text("Preferences saved.").wait_for()
+    prefs = context.request.get(f"{server.url}/api/users/me").json()["preferences"]
+    assert prefs["autoplay"] is False and prefs["notifications"]["comment"] is False
+
+    page.goto(server.url + "/account/sessions")
+    page.get_by_text("this browser").wait_for()
+
+    page.goto(server.url + "/account/password")
+    page.get_by_label("Current password").fill("not my password")
+    page.get_by_label("New password").fill("another good passphrase")
+    page.get_by_role("button", name="Change password").click()
+    assert page.locator(".error[role=alert]").inner_text().strip()  # the API's detail
+
     page.goto(server.url + "/admin")
     page.locator("#admin-users tbody tr").first.wait_for()
+    # Disable and re-enable another account.
+    row = page.locator("#admin-users tbody tr", has_text=other)
+    row.get_by_role("button", name="Disable").click()
+    row.get_by_role("cell", name="disabled", exact=True).wait_for()
+    row.get_by_role("button", name="Enable").click()
+    row.get_by_role("cell", name="active", exact=True).wait_for()
     page.uncheck("#open-registration")
     page.get_by_text("Registration is closed.").wait_for()
     stranger = browser.new_context()
