@@ -127,7 +127,7 @@ class BodyReceiver:
                 if len(chunk) > room:
                     chunk, self.outcome.too_large = chunk[:room], True
                 if self.sniffing:
-                    self._sniff(chunk)
+                    self._sniff(chunk, self.offset + self.outcome.added + size + len(chunk))
                 batch.append(chunk)
                 size += len(chunk)
                 # Flush by size, or by age so a slow client's bytes reach the disk (and
@@ -145,11 +145,11 @@ class BodyReceiver:
                 await store.run_blocking(writer.write, batch)
                 self.outcome.added += size
 
-    def _sniff(self, chunk: bytes) -> None:
+    def _sniff(self, chunk: bytes, end: int) -> None:
         need = sniff.SNIFF_BYTES - len(self.head)
         self.head += chunk[:need]
         length = self.upload.length
-        whole = length is not None and self.offset + self.outcome.added + len(chunk) >= length
+        whole = length is not None and end >= length
         verdict = sniff.sniff(self.head, complete=whole)
         if verdict.rejected:
             self.refused = True

@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 from server.config import Config
 
 T = TypeVar("T")
+_IOV_MAX = 1024
 CHECKSUM_ALGORITHMS: dict[str, Callable[[], Any]] = {
     "sha1": hashlib.sha1, "md5": hashlib.md5, "sha256": hashlib.sha256,
 }
@@ -149,14 +150,18 @@ class ChunkWriter:
         self.written = 0
 
     def write(self, chunks: list[bytes]) -> None:
-        for chunk in chunks:
-            if self._hash is not None:
+        if self._hash is not None:
+            for chunk in chunks:
                 self._hash.update(chunk)  # hashlib drops the GIL on large buffers
-            view = memoryview(chunk)
-            while view:
-                done = os.write(self._fd, view)
-                view = view[done:]
-                self.written += done
+        pending = [memoryview(c) for c in chunks if c]
+        while pending:  # one writev per batch; a short write resumes where it stopped
+            done = os.writev(self._fd, pending[:_IOV_MAX])
+            self.written += done
+            while done:
+                if done >= len(pending[0]):
+                    done -= len(pending.pop(0))
+                else:
+                    pending[0], done = pending[0][done:], 0
 
     def digest(self) -> bytes:
         assert self._hash is not None

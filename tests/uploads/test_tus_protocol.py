@@ -327,3 +327,15 @@ async def test_recovery_finishes_an_upload_whose_last_byte_landed(
     assert (config.media_dir / video_id / "original").read_bytes() == clip_bytes
     assert await client.server.app[keys.DB].fetch_value(
         "SELECT state FROM uploads WHERE public_id = ?", (path.rsplit("/", 1)[1],)) == "complete"
+
+
+async def test_tiny_text_file_refused(client: TestClient, config: Config) -> None:
+    alice = await sign_up(client, "alice")
+    text = b"just a short note, not a video\n"
+    resp = await create(client, alice, len(text), filename="note.mp4")
+    path, video_id = path_of(resp.headers["Location"]), resp.headers["Video-Id"]
+    resp = await patch(client, alice, path, 0, text)
+    assert resp.status == 415
+    video = await (await client.get(f"/api/videos/{video_id}", headers=alice.headers)).json()
+    assert video["status"] == "failed" and "text" in video["error"]
+    assert not (config.media_dir / video_id / "original").exists()
