@@ -8,14 +8,14 @@ For each server: N WebSocket clients on loopback, spread over several client pro
 every client has it (p50, p99, max, measured from just before the publish request) and
 the server's RSS growth per connection (VmRSS after delivery minus before connecting).
 
-Reelhouse runs as `run.py` in a subprocess (rate limits off, `--test-hooks true`). Its
-clients authenticate with an API token (`?token=`) and send {"type": "subscribe",
-"topic": "channel:<id>"}; the event is published by `POST /api/admin/test-hooks/publish`,
-which creates a public video and marks it ready through the same
-`server.events.video_status_changed` call the transcoding pipeline makes (notifications
-stored, then published on the channel topic). The peer is the few lines in BARE_SERVER:
-a set of sockets and a loop of send_str. Prints both results and the ratios (targets:
-p99 and RSS per connection at most 1.5x the bare server).
+Reelhouse runs as `run.py` in a subprocess (rate limits off, `--test-hooks true`).
+Its clients authenticate with another account's access token (`?token=`) and send
+{"type": "subscribe", "topic": "channel:<id>"}. The event is published by
+`POST /api/admin/test-hooks/publish`, which creates a public video and marks it ready
+through the same `server.events.video_status_changed` call the transcoding pipeline
+makes (notifications stored, then published on the channel topic). The peer is the
+few lines in BARE_SERVER: a set of sockets and a loop of send_str. Prints both results
+and the ratios (targets: p99 and RSS per connection at most 1.5x the bare server).
 """
 
 from __future__ import annotations
@@ -258,11 +258,7 @@ async def bench_reelhouse(clients: int, procs: int) -> dict[str, float]:
             publisher = await sign_in(base_url, "publisher")
             watcher = await sign_in(base_url, "watcher")
             headers = {"Authorization": f"Bearer {publisher['access_token']}"}
-            async with aiohttp.ClientSession() as session, session.post(
-                base_url + "/api/users/me/tokens", json={"name": "bench", "scopes": ["read"]},
-                headers={"Authorization": f"Bearer {watcher['access_token']}"},
-            ) as resp:
-                token = (await resp.json())["token"]
+            token = watcher["access_token"]
             channel = publisher["profile"]["channels"][0]["id"]
             subscribe = json.dumps({"type": "subscribe", "topic": f"channel:{channel}"})
 
