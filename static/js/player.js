@@ -125,6 +125,7 @@ export async function createPlayer(video, { preferredQuality, startAt = 0, onTim
     if (!dragging) seek.value = String(media.currentTime);
     seek.style.setProperty('--played', d ? `${(media.currentTime / d) * 100}%` : '0%');
     time.textContent = `${formatDuration(media.currentTime)} / ${formatDuration(d)}`;
+    seek.setAttribute('aria-valuetext', `${formatDuration(media.currentTime)} of ${formatDuration(d)}`);
     onTime?.(media.currentTime);
   };
   media.addEventListener('timeupdate', syncTime);
