@@ -2,8 +2,11 @@
 
 A view is counted once per viewer per video per hour, and only after the viewer has
 watched 10 seconds in that hour (the sum of the watched time the player reports). When
-the player does not say how long it watched, the advance of the position is taken,
-bounded by the wall-clock time since its previous report, so a seek is not "watching".
+the player does not say how long it watched, the advance of the position is taken.
+Either way a report vouches for no more than the wall-clock time since the same viewer's
+previous report, and a first report for none: a view takes ten
+real seconds of one viewer, so a client that drops its cookie on every request, or
+claims an hour at once, cannot inflate the count.
 """
 
 from __future__ import annotations
@@ -32,19 +35,18 @@ async def record_progress(
     now = time.time() if now is None else now
     if duration:
         position = min(position, duration)
-    if watched is not None:
-        watched = min(max(watched, 0.0), MAX_REPORT_GAP)
     async with db.transaction() as conn:
         async with conn.execute(
             "SELECT position, updated_at FROM watch_positions WHERE video_id = ? AND viewer = ?",
             (video_key, viewer)) as cursor:
             previous = await cursor.fetchone()
-        if watched is None:
-            watched = 0.0
-            if previous is not None:
-                elapsed = now - float(previous["updated_at"])
-                if 0 < elapsed <= MAX_REPORT_GAP:
-                    watched = max(0.0, min(position - float(previous["position"]), elapsed + 1))
+        vouched = 0.0
+        if previous is not None:
+            elapsed = now - float(previous["updated_at"])
+            vouched = min(elapsed, MAX_REPORT_GAP) if elapsed > 0 else 0.0
+            if watched is None:
+                watched = position - float(previous["position"])
+        watched = min(max(watched or 0.0, 0.0), vouched)
         await conn.execute(
             "INSERT INTO watch_positions(video_id, viewer, position, updated_at)"
             " VALUES (?,?,?,?) ON CONFLICT(video_id, viewer)"

@@ -114,6 +114,14 @@ async def test_delete_removes_row_and_files(
     assert (await client.delete(f"/api/videos/{other}", headers=admin.headers)).status == 204
 
 
+async def _age_reports(client: TestClient, vid: str, seconds: float) -> None:
+    """Moves the video's last progress reports back in time, as if the viewer had been
+    watching for `seconds` since."""
+    await client.app[keys.DB].write(
+        "UPDATE watch_positions SET updated_at = updated_at - ?"
+        " WHERE video_id = (SELECT id FROM videos WHERE public_id = ?)", (seconds, vid))
+
+
 async def test_progress_resumes_and_counts_views_after_ten_seconds(
     client: TestClient, hls_tree: Tree, openapi: dict[str, Any]
 ) -> None:
@@ -122,8 +130,9 @@ async def test_progress_resumes_and_counts_views_after_ten_seconds(
     url = f"/api/videos/{vid}/progress"
     resp = await client.post(url, headers=bob.headers, json={"position": 1.5, "watched": 6})
     body = await check_openapi(openapi, resp)
-    assert body == {"position": 1.5, "views": 0, "counted": False}
-    resp = await client.post(url, headers=bob.headers, json={"position": 3, "watched": 5})
+    assert body == {"position": 1.5, "views": 0, "counted": False}  # a first report: 0 s
+    await _age_reports(client, vid, 20)
+    resp = await client.post(url, headers=bob.headers, json={"position": 3, "watched": 12})
     assert (await resp.json())["counted"] is True
     resp = await client.post(url, headers=bob.headers, json={"position": 3.5, "watched": 30})
     assert await resp.json() == {"position": 3.5, "views": 1, "counted": False}
@@ -144,15 +153,22 @@ async def test_anonymous_viewers_are_told_apart_by_cookie(
     vid = await add_video(client, alice, hls_tree)
     url = f"/api/videos/{vid}/progress"
     resp = await client.post(url, json={"position": 2, "watched": 12})
-    assert (await resp.json())["counted"] is True
     assert "rh_viewer" in resp.cookies
+    await _age_reports(client, vid, 20)
+    resp = await client.post(url, json={"position": 2.2, "watched": 12})
+    assert (await resp.json())["counted"] is True
+    await _age_reports(client, vid, 20)
     again = await client.post(url, json={"position": 2.5, "watched": 12})
     assert (await again.json())["counted"] is False  # the same cookie: the same viewer
     info = await (await client.get(f"/api/videos/{vid}")).json()
     assert info["resume_position"] == 2.5 and info["views"] == 1
     client.session.cookie_jar.clear()
-    fresh = await client.post(url, json={"position": 1, "watched": 12})
-    assert await fresh.json() == {"position": 1, "views": 2, "counted": True}
+    # Without its cookie a client is a new viewer each time, whose first report vouches
+    # for no watching: dropping cookies cannot inflate the count.
+    for _ in range(3):
+        client.session.cookie_jar.clear()
+        fresh = await client.post(url, json={"position": 1, "watched": 12})
+        assert await fresh.json() == {"position": 1, "views": 1, "counted": False}
 
 
 async def test_a_view_counts_once_per_hour(client: TestClient, hls_tree: Tree) -> None:
@@ -169,3 +185,8 @@ async def test_a_view_counts_once_per_hour(client: TestClient, hls_tree: Tree) -
     assert not await watching.record_progress(db, key, "u:9", 1, 5, 60, now=start + 3601)
     assert await watching.record_progress(db, key, "u:9", 8, 5, 60, now=start + 3606)
     assert await db.fetch_value("SELECT views FROM videos WHERE id = ?", (key,)) == 2
+    # A report vouches for no more time than passed since the viewer's previous one.
+    assert not await watching.record_progress(db, key, "u:7", 0, 3000, 60, now=start)
+    assert not await watching.record_progress(db, key, "u:7", 1, 3000, 60, now=start + 2)
+    assert not await watching.record_progress(db, key, "u:7", 2, 3000, 60, now=start + 9)
+    assert await watching.record_progress(db, key, "u:7", 3, 3000, 60, now=start + 10)
