@@ -115,6 +115,9 @@ def client_address(request: web.Request) -> str:
     return peer
 
 
+STATIC_PREFIX = "/static/"
+
+
 def _limit_for(request: web.Request) -> tuple[str, int]:
     config = request.app[keys.CONFIG]
     if request.method == "POST" and request.path in AUTH_PATHS:
@@ -164,6 +167,10 @@ async def address_rate_limit_middleware(
     request: web.Request, handler: Handler
 ) -> web.StreamResponse:
     """Runs before identity, so floods of bad tokens are limited too."""
+    if request.path.startswith(STATIC_PREFIX):
+        # The UI's own files are cacheable and cheap; a household behind one address
+        # loading pages must not spend the API's budget on them.
+        return await handler(request)
     kind, per_minute = _limit_for(request)
     return await _limited(request, handler, f"{kind}:ip:{client_address(request)}", per_minute)
 
