@@ -96,6 +96,7 @@ class Connection:
                     await self._handle(msg.data)
                 else:
                     await self._send({"type": "error", "detail": "send JSON text messages"})
+                del msg  # not kept alive (with its text) until the next message arrives
         finally:
             self.sub.close()
             if self.grace is not None:
