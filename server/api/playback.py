@@ -147,7 +147,7 @@ async def hls_segment(request: web.Request) -> web.StreamResponse:
 async def ts_master(request: web.Request) -> web.StreamResponse:
     st, access, directory = await _authorized(request)
     # The TS master lists the same variants; their relative URIs resolve under hls-ts/.
-    return await _text(request, f"{directory}/hls/master.m3u8", "fmp4",
+    return await _text(request, f"{directory}/hls/master.m3u8", "ts",
                        hls.CONTENT_TYPE, st, access)
 
 

@@ -44,6 +44,10 @@ def _to_ts(line: str) -> str | None:
     """The TS flavour of one media playlist line; None drops it (the fMP4 init map)."""
     if line.startswith("#EXT-X-MAP"):
         return None
+    if line.startswith("#EXT-X-VERSION:"):
+        # Without EXT-X-MAP nothing here needs more than version 3 (RFC 8216 section 7),
+        # which the older TV players that want TS understand.
+        return "#EXT-X-VERSION:3"
     match = _FMP4_SEGMENT.match(line)
     return f"{match.group(1)}.ts" if match else line
 
