@@ -61,11 +61,17 @@ async def check_quota(db: Database, config: Config, owner_id: int, extra: int) -
         )
 
 
-async def check_free_disk(config: Config, incoming: int) -> None:
+def disk_problem(free: int, incoming: int, reserve: int) -> InsufficientStorage | None:
     """507 (RFC 4918 section 11.5) when storing `incoming` bytes would eat the reserve."""
+    if free - incoming >= reserve:
+        return None
+    return InsufficientStorage(
+        f"the server is short of disk space ({_mib(free)} free, {_mib(incoming)} needed, "
+        f"{_mib(reserve)} kept in reserve); try again later")
+
+
+async def check_free_disk(config: Config, incoming: int) -> None:
     free = await asyncio.to_thread(store.free_bytes, config.uploads_dir)
-    if free - incoming < config.min_free_disk_bytes:
-        raise InsufficientStorage(
-            f"the server is short of disk space ({_mib(free)} free, {_mib(incoming)} needed, "
-            f"{_mib(config.min_free_disk_bytes)} kept in reserve); try again later",
-        )
+    problem = disk_problem(free, incoming, config.min_free_disk_bytes)
+    if problem is not None:
+        raise problem

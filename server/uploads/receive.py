@@ -22,7 +22,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 from server import keys
 from server.errors import BadRequest, PayloadTooLarge, Problem
-from server.uploads import records, sniff, store
+from server.uploads import quota, records, sniff, store
 from server.uploads.locks import Holder
 from server.uploads.records import Upload
 
@@ -72,20 +72,23 @@ class Outcome:
 
 class BodyReceiver:
     def __init__(self, app: web.Application, upload: Upload, offset: int, allowed: int,
-                 checksum: Checksum | None, holder: Holder | None) -> None:
+                 checksum: Checksum | None, holder: Holder | None, incoming: int = 0) -> None:
         self.app = app
         self.upload = upload
         self.offset = offset
         self.allowed = allowed
         self.checksum = checksum
         self.holder = holder
+        self.incoming = incoming
         config = app[keys.CONFIG]
+        self.reserve = config.min_free_disk_bytes
         self.path = store.upload_path(config, upload.public_id)
         self.side = (store.chunk_path(config, upload.public_id, secrets.token_hex(4))
                      if checksum else None)
         self.sniffing = not upload.is_partial and offset < sniff.SNIFF_BYTES
         self.head = b""
         self.refused = False
+        self.tail: list[bytes] = []
         self.outcome = Outcome()
         self._pending: asyncio.Future[None] | None = None
         self._last_progress = self._last_flush = time.monotonic()
@@ -94,19 +97,25 @@ class BodyReceiver:
     def _aborted(self) -> bool:
         return self.holder is not None and self.holder.aborted
 
-    async def receive(self, request: web.Request) -> Outcome:
-        reader = request.content
+    def _open(self) -> store.ChunkWriter:
+        """Free-disk check, the head for sniffing and the open, in one thread trip."""
+        problem = quota.disk_problem(store.free_bytes(self.path.parent), self.incoming,
+                                     self.reserve)
+        if problem is not None:
+            raise problem
         if self.sniffing and self.offset:
-            self.head = await asyncio.to_thread(store.read_head, self.path, self.offset)
-        dest = self.side or self.path
-        writer = await asyncio.to_thread(store.ChunkWriter, dest,
-                                         self.checksum.algorithm if self.checksum else None,
-                                         truncate=self.side is not None)
+            self.head = store.read_head(self.path, self.offset)
+        return store.ChunkWriter(self.side or self.path,
+                                 self.checksum.algorithm if self.checksum else None,
+                                 truncate=self.side is not None)
+
+    async def receive(self, request: web.Request) -> Outcome:
+        writer = await asyncio.to_thread(self._open)
         try:
-            await self._pump(reader, writer)
+            await self._pump(request.content, writer)
         finally:
             await self._settle()
-            await asyncio.to_thread(writer.close)
+            await store.run_blocking(writer.finish, self.tail)
         if self.side is not None:
             await self._verify(writer)
         return self.outcome
@@ -117,7 +126,11 @@ class BodyReceiver:
         try:
             while not self._aborted:
                 try:
-                    chunk = await reader.readany()
+                    # readchunk hands out buffered pieces as they are; readany would join
+                    # them into a new bytes object first (one more copy of every byte).
+                    chunk, boundary = await reader.readchunk()
+                    if not chunk and boundary:
+                        continue  # the end of one HTTP chunk (chunked transfer coding)
                 except _DISCONNECTS:
                     self.outcome.disconnected = True
                     chunk = _salvage(reader)
@@ -141,8 +154,7 @@ class BodyReceiver:
             # Bytes in hand are kept on a disconnect; dropped on a takeover, because the
             # newer request resumes from the offset HEAD reported before they were written.
             if batch and not self._aborted and not self.refused:
-                await self._settle()
-                await store.run_blocking(writer.write, batch)
+                self.tail = batch  # written with the close, in `receive`
                 self.outcome.added += size
 
     def _sniff(self, chunk: bytes, end: int) -> None:

@@ -163,6 +163,13 @@ class ChunkWriter:
                 else:
                     pending[0], done = pending[0][done:], 0
 
+    def finish(self, chunks: list[bytes]) -> None:
+        """The last batch and the close in one trip to the thread pool."""
+        try:
+            self.write(chunks)
+        finally:
+            self.close()
+
     def digest(self) -> bytes:
         assert self._hash is not None
         return bytes(self._hash.digest())

@@ -223,8 +223,8 @@ async def _receive(request: web.Request, upload: Upload, offset: int,
     if upload.length is None:
         quota_left = await quota.remaining_quota(db, config, upload.owner_id)
     allowed = allowed_bytes(upload, offset, config.max_upload_bytes, quota_left)
-    await quota.check_free_disk(config, min(declared or 0, allowed))
-    receiver = BodyReceiver(app, upload, offset, allowed, checksum, holder)
+    receiver = BodyReceiver(app, upload, offset, allowed, checksum, holder,
+                            incoming=min(declared or 0, allowed))
     try:
         outcome = await receiver.receive(request)
     except SniffRefused as refused:

@@ -339,3 +339,21 @@ async def test_tiny_text_file_refused(client: TestClient, config: Config) -> Non
     video = await (await client.get(f"/api/videos/{video_id}", headers=alice.headers)).json()
     assert video["status"] == "failed" and "text" in video["error"]
     assert not (config.media_dir / video_id / "original").exists()
+
+
+async def test_chunked_transfer_coding_patch(client: TestClient, config: Config,
+                                             clip_bytes: bytes) -> None:
+    """A PATCH without Content-Length (HTTP/1.1 chunked body) is streamed the same way."""
+    alice = await sign_up(client, "alice")
+    resp = await create(client, alice, len(clip_bytes))
+    path, video_id = path_of(resp.headers["Location"]), resp.headers["Video-Id"]
+
+    async def pieces() -> Any:
+        for start in range(0, len(clip_bytes), 7000):
+            yield clip_bytes[start:start + 7000]
+
+    resp = await client.patch(path, data=pieces(), headers={
+        **tus_headers(alice), "Upload-Offset": "0", "Content-Type": OCTETS})
+    assert resp.status == 204, await resp.text()
+    assert resp.headers["Upload-Offset"] == str(len(clip_bytes))
+    assert (config.media_dir / video_id / "original").read_bytes() == clip_bytes
