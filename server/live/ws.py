@@ -201,17 +201,19 @@ class Connection:
     async def _close_slow(self, reason: str) -> None:
         if self.writer is not None:
             self.writer.cancel()  # it may be stuck in a send to a socket nobody reads
+        closed = False
         try:
             await asyncio.wait_for(
                 self.ws.close(code=WSCloseCode.TRY_AGAIN_LATER,
                               message=reason.encode()[:120]), CLOSE_TIMEOUT_SECONDS)
-            return
+            closed = True
         except (TimeoutError, ConnectionError):
             pass
-        # The close frame could not get through (a client that reads nothing): a graceful
-        # close would wait forever for the buffer to drain, so reset the connection.
-        if self.transport is not None:
-            self.transport.abort()
+        finally:
+            # The close frame could not get through (a client that reads nothing): a
+            # graceful close would wait forever for the buffer to drain, so reset.
+            if not closed and self.transport is not None:
+                self.transport.abort()
 
 
 async def websocket(request: web.Request) -> web.WebSocketResponse:

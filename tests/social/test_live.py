@@ -227,7 +227,11 @@ async def test_slow_consumer_is_dropped_fast_one_keeps_receiving(
             received += 1
         deadline = time.monotonic() + 5
         while app[keys.METRICS].live_connections._value.get() > 1:
-            assert time.monotonic() < deadline, "the slow socket was never closed"
+            conn: Any = slow_sub.listener
+            assert time.monotonic() < deadline, ("the slow socket was never closed",
+                                                 conn.closer, conn.ws.closed,
+                                                 conn.ws.close_code,
+                                                 conn.transport.is_closing())
             await asyncio.sleep(0.05)
         assert app[keys.BUS].subscriber_count(events.video_topic(video)) == 1
         # The slow client, reading at last, finds its connection ended by the server.
