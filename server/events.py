@@ -125,14 +125,15 @@ async def _video_failed(app: web.Application, owner_id: int, public_id: str,
 
 
 async def comment_posted(app: web.Application, video: Row, comment: dict[str, Any],
-                         parent_author_id: int | None) -> None:
-    """A new comment or reply: tells the parent's author and the video's owner (never the
-    commenter about their own words), then announces it to viewers of the video."""
-    author_id = comment["author_id"]
+                         author_id: int, parent_author_id: int | None) -> None:
+    """A new comment or reply (`comment` as the API shows it): tells the parent's author
+    and the video's owner (never the commenter about their own words), then announces
+    it to viewers of the video."""
+    author = comment["author"]["username"] if comment["author"] else None
     data = {"video": {"id": video["public_id"], "title": video["title"]},
             "comment": {"id": comment["id"], "parent_id": comment["parent_id"],
                         "excerpt": comment["body"][:140]},
-            "actor": comment["author"]}
+            "actor": author}
     db = app[keys.DB]
     if parent_author_id is not None and parent_author_id != author_id:
         deliver(app, parent_author_id,
@@ -141,9 +142,16 @@ async def comment_posted(app: web.Application, video: Row, comment: dict[str, An
     if owner_id not in (author_id, parent_author_id):
         deliver(app, owner_id,
                 await notifications.create(db, owner_id, "comment", data, video["id"]))
+    public = {k: v for k, v in comment.items() if k not in ("can_edit", "can_delete")}
     app[keys.BUS].publish(video_topic(video["public_id"]),
                           {"type": "comment.created", "video_id": video["public_id"],
-                           "comment": comment})
+                           "comment": public})
+
+
+def notifications_read(app: web.Application, user_id: int, unread_count: int) -> None:
+    """Other tabs and devices of the same user update their unread badge."""
+    app[keys.BUS].publish(user_topic(user_id), {"type": "notifications.read",
+                                                "unread_count": unread_count})
 
 
 async def channel_subscribed(app: web.Application, channel: Row, subscriber_id: int,

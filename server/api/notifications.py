@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from server import keys
+from server import events, keys
 from server.errors import NotFound
 from server.identity import require_user
 from server.openapi import CURSOR_PARAMS, op, path_param, ref
@@ -56,7 +56,10 @@ async def mark_read(request: web.Request) -> web.Response:
     raw = request.match_info["notification_id"]
     if not raw.isdigit():
         raise NotFound(f"no notification '{raw[:40]}'")
-    row = await notifications.mark_read(request.app[keys.DB], viewer.user_id, int(raw))
+    db = request.app[keys.DB]
+    row = await notifications.mark_read(db, viewer.user_id, int(raw))
+    events.notifications_read(request.app, viewer.user_id,
+                              await notifications.unread_count(db, viewer.user_id))
     return web.json_response(notifications.notification_json(row))
 
 
@@ -64,6 +67,6 @@ async def mark_all_read(request: web.Request) -> web.Response:
     viewer = require_user(request)
     db = request.app[keys.DB]
     marked = await notifications.mark_all_read(db, viewer.user_id)
-    return web.json_response({"marked": marked,
-                              "unread_count": await notifications.unread_count(
-                                  db, viewer.user_id)})
+    unread = await notifications.unread_count(db, viewer.user_id)
+    events.notifications_read(request.app, viewer.user_id, unread)
+    return web.json_response({"marked": marked, "unread_count": unread})

@@ -186,9 +186,7 @@ async def post_comment(request: web.Request) -> web.Response:
     row, parent = await comments.post(db, video, viewer.user_id, body["body"],
                                       body.get("parent_id"))
     comment = comments.comment_json(row, video, viewer)
-    await events.comment_posted(request.app, video,
-                                {**comment, "author_id": viewer.user_id,
-                                 "author": viewer.username},
+    await events.comment_posted(request.app, video, comment, viewer.user_id,
                                 parent["author_id"] if parent else None)
     return web.json_response(comment, status=201)
 

@@ -342,3 +342,26 @@ async def test_cookie_sockets_refuse_foreign_origins(client: TestClient) -> None
     assert (await next_of(ws, "hello"))["type"] == "hello"
     await ws.close()
     client.session.cookie_jar.clear()
+
+
+async def test_comment_events_and_read_badges(client: TestClient) -> None:
+    alice, bob = await sign_up(client, "alice"), await sign_up(client, "bob")
+    video = await new_video(client, alice, status="ready")
+    watcher = await connect(client, bob, last_id=0)
+    await watcher.send_json({"type": "subscribe", "topic": f"video:{video}"})
+    await next_of(watcher, "subscribed")
+    owner = await connect(client, alice, last_id=0)
+    resp = await client.post(f"/api/videos/{video}/comments", json={"body": "first!"},
+                             headers=bob.headers)
+    assert resp.status == 201
+    event = await next_of(watcher, "comment.created")
+    assert event["comment"]["body"] == "first!"
+    assert event["comment"]["author"]["username"] == "bob"
+    assert "can_edit" not in event["comment"]
+    note = (await next_of(owner, "notification"))["notification"]
+    assert note["kind"] == "comment" and note["data"]["actor"] == "bob"
+    resp = await client.post("/api/notifications/read-all", headers=alice.headers)
+    assert resp.status == 200
+    assert (await next_of(owner, "notifications.read"))["unread_count"] == 0
+    await watcher.close()
+    await owner.close()
