@@ -41,7 +41,8 @@ def setup(app: web.Application) -> None:
 async def close_all(app: web.Application) -> None:
     hub = app[keys.LIVE]
     for subscription in list(hub.streams):
-        subscription.close()  # an SSE handler ends when its subscription does
+        # An SSE handler ends when its subscription does, telling the client why.
+        subscription.bus.unsubscribe(subscription, reason="server shutting down")
     for ws in list(hub.sockets):
         # RFC 6455 section 7.4.1: 1001 "going away", e.g. a server going down.
         await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutting down")

@@ -4,7 +4,8 @@ section 9.2), for clients without WebSocket.
 Notifications carry `id:` lines with their notification id, so a reconnecting
 EventSource resumes by itself (it sends `Last-Event-ID`); other events carry no id and
 leave the last event id where it was (section 9.2.6). `?topic=` (repeatable) follows
-video or channel topics too.
+video or channel topics too. When the server drops a slow reader or shuts down, a last
+`event: closed` carries the reason.
 """
 
 from __future__ import annotations
@@ -72,7 +73,7 @@ async def event_stream(request: web.Request) -> web.StreamResponse:
                 await response.write(_frame(message.text))
         if subscription.dropped:
             with contextlib.suppress(ConnectionError):
-                await response.write(f"event: error\ndata: {subscription.dropped}\n\n".encode())
+                await response.write(f"event: closed\ndata: {subscription.dropped}\n\n".encode())
     except ConnectionError:
         pass
     finally:

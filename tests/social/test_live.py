@@ -365,3 +365,28 @@ async def test_comment_events_and_read_badges(client: TestClient) -> None:
     assert (await next_of(owner, "notifications.read"))["unread_count"] == 0
     await watcher.close()
     await owner.close()
+
+
+async def test_sse_topics_errors_and_shutdown(aiohttp_client: AiohttpClient,
+                                              config: Config) -> None:
+    app = create_app(config)
+    client = await aiohttp_client(app)
+    alice, bob = await sign_up(client, "alice"), await sign_up(client, "bob")
+    private = await new_video(client, alice, privacy="private")
+    resp = await client.get("/api/events", params={"topic": f"video:{private}"},
+                            headers=bob.headers)
+    assert resp.status == 404 and resp.content_type == "application/problem+json"
+    resp = await client.get("/api/events")
+    assert resp.status == 401
+    resp = await client.get("/api/events", params={"token": alice.tokens["access_token"],
+                                                   "topic": f"video:{private}"})
+    assert resp.status == 200
+    reader = SseReader(resp)
+    events.video_progress(app, private, {"percent": 50.0})
+    event = await reader.next_event()
+    assert "id" not in event  # only notifications carry ids (resume points)
+    assert json.loads(event["data"])["percent"] == 50.0
+    await app.shutdown()
+    rest = await asyncio.wait_for(resp.content.read(), 2)  # the stream ends
+    assert b"server shutting down" in rest
+    resp.close()
