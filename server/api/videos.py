@@ -10,7 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
-from server import keys, storage, videos
+from server import events, keys, storage, videos
 from server.errors import BadRequest, Conflict
 from server.identity import Viewer, current_viewer, require_user
 from server.jobs import cancel_transcode
@@ -188,6 +188,10 @@ async def update_video(request: web.Request) -> web.Response:
     # Privacy is read on every media request; drop the cached copy so it applies at once.
     request.app[PLAYBACK].forget_video(row["public_id"],
                                        storage.video_dir(config, row["public_id"]))
+    if "privacy" in changes:
+        # A ready video made public for the first time is announced to subscribers now.
+        await events.video_visibility_changed(request.app, row["public_id"])
+        row = await videos.get_video(db, row["public_id"])
     return web.json_response(await videos.video_json(db, row, viewer))
 
 

@@ -81,6 +81,10 @@ async def test_owner_edits_and_others_cannot(
     body = await check_openapi(openapi, resp)
     assert (body["title"], body["privacy"], body["comments_enabled"],
             body["allow_download"]) == ("Holiday", "unlisted", False, False)
+    assert body["published_at"] is None
+    body = await (await client.patch(f"/api/videos/{vid}", headers=alice.headers,
+                                     json={"privacy": "public"})).json()
+    assert body["published_at"] is not None  # announced once made public
     assert (await client.patch(f"/api/videos/{vid}", headers=bob.headers,
                                json={"title": "mine"})).status == 403
     assert (await client.patch(f"/api/videos/{vid}", json={"title": "x"})).status == 401
