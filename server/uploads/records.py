@@ -150,8 +150,9 @@ async def receiving_uploads(db: Database) -> list[Upload]:
 
 
 async def purge_tombstones(db: Database, before: float) -> None:
-    await db.write("DELETE FROM uploads WHERE state IN ('expired', 'failed', 'complete')"
-                   " AND completed_at < ? AND concat IS NOT 'partial'", (before,))
+    # A complete partial waits for its final (or the sweeper), so it is never a tombstone.
+    await db.write("DELETE FROM uploads WHERE completed_at < ? AND (state IN ('expired',"
+                   " 'failed') OR (state = 'complete' AND concat IS NOT 'partial'))", (before,))
 
 
 async def set_bytes_received(db: Database, video_id: int, count: int) -> None:

@@ -357,3 +357,27 @@ async def test_chunked_transfer_coding_patch(client: TestClient, config: Config,
     assert resp.status == 204, await resp.text()
     assert resp.headers["Upload-Offset"] == str(len(clip_bytes))
     assert (config.media_dir / video_id / "original").read_bytes() == clip_bytes
+
+
+async def test_sweep_purges_old_tombstones_and_orphans(client: TestClient,
+                                                       config: Config) -> None:
+    import os
+
+    from server import keys
+    from server.uploads.sweeper import sweep_once
+
+    alice = await sign_up(client, "alice")
+    path = path_of((await create(client, alice, 100)).headers["Location"])
+    app = client.server.app
+    await app[keys.DB].write("UPDATE uploads SET expires_at = 0")
+    assert await sweep_once(app) == 1
+    assert (await client.head(path, headers=tus_headers(alice))).status == 410
+    orphan = config.uploads_dir / "leftover.chunk-0000"
+    orphan.write_bytes(b"x" * 10)
+    fresh = config.uploads_dir / "fresh.chunk-0000"
+    fresh.write_bytes(b"x")
+    os.utime(orphan, (time.time() - 7200, time.time() - 7200))
+    await sweep_once(app)
+    assert not orphan.exists() and fresh.exists()  # only files idle for an hour go
+    await sweep_once(app, now=time.time() + 30 * 86400)
+    assert (await client.head(path, headers=tus_headers(alice))).status == 404
