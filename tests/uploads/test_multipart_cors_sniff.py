@@ -20,6 +20,8 @@ from tests.uploads.tushelp import OCTETS, create, path_of, tus_headers
 
 PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)) * 16
 BOUNDARY = "reelhouse-test-boundary"
+# Socket buffers and the server's read buffer hold a few MiB before a refusal lands.
+EARLY = 64 << 20
 
 
 class Counter:
@@ -102,7 +104,7 @@ async def test_multipart_413_while_streaming(aiohttp_client: AiohttpClient,
         headers={**alice.headers, "Content-Type": f"multipart/form-data; boundary={BOUNDARY}"})
     assert resp.status == 413
     assert resp.content_type == "application/problem+json"
-    assert counter.sent < total // 4  # answered long before the body was read
+    assert counter.sent < EARLY  # answered long before the body was read
     assert list((tmp_path / "data" / "uploads").iterdir()) == []
 
 
@@ -130,7 +132,7 @@ async def test_insufficient_storage_507(aiohttp_client: AiohttpClient, tmp_path:
 
 async def test_png_refused_early_over_tus(client: TestClient, config: Config) -> None:
     alice = await sign_up(client, "alice")
-    total = 64 << 20
+    total = 512 << 20
     resp = await create(client, alice, total, filename="photo.mp4")
     path, video_id = path_of(resp.headers["Location"]), resp.headers["Video-Id"]
     counter = Counter()
@@ -139,7 +141,7 @@ async def test_png_refused_early_over_tus(client: TestClient, config: Config) ->
     assert resp.status == 415
     assert "PNG" in (await resp.json())["detail"]
     assert resp.headers["Tus-Resumable"] == "1.0.0"
-    assert counter.sent < total // 4
+    assert counter.sent < EARLY  # refused long before the body was read
     assert not (config.uploads_dir / path.rsplit("/", 1)[1]).exists()
     video = await (await client.get(f"/api/videos/{video_id}", headers=alice.headers)).json()
     assert video["status"] == "failed" and "PNG" in video["error"]
