@@ -9,10 +9,9 @@ import sys
 
 from aiohttp import web
 
+from server.accesslog import RedactingAccessLogger
 from server.app import create_app
 from server.config import Config, argument_parser, build_config
-
-ACCESS_LOG_FORMAT = '%a "%r" %s %b %Tfs "%{User-Agent}i"'
 
 
 def _ssl_context(config: Config) -> ssl.SSLContext | None:
@@ -54,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         port=config.port,
         ssl_context=ssl_context,
         access_log=logging.getLogger("aiohttp.access") if config.access_log else None,
-        access_log_format=ACCESS_LOG_FORMAT,
+        access_log_class=RedactingAccessLogger,
         shutdown_timeout=10.0,
         print=lambda text: logging.getLogger("reelhouse").info(
             "listening on %s://%s:%s", "https" if config.tls_cert else "http",

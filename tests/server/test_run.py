@@ -272,3 +272,12 @@ async def test_tls(tmp_path: Path) -> None:
                     async with http.get(plain + "/healthz") as resp:
                         await resp.read()
             assert await asyncio.to_thread(stop, server) == 0
+
+
+def test_access_log_redacts_secrets_in_query_strings() -> None:
+    from server.accesslog import redact
+
+    assert redact("/api/ws?token=abc.def&last_id=3") == "/api/ws?token=REDACTED&last_id=3"
+    assert redact("/api/videos/x/hls/master.m3u8?sig=xyz") == (
+        "/api/videos/x/hls/master.m3u8?sig=REDACTED")
+    assert redact("/api/videos?sort=newest") == "/api/videos?sort=newest"
