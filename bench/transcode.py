@@ -16,8 +16,10 @@ encoded). For each source:
       the source is remuxable, as the pipeline does).
   (c) PeerTube's way: one ffmpeg process per rung, one after the other.
 
-It prints a/b and a/c (a = every rendition done), and the first playable rendition's
-delay as a fraction of the source's duration. Part two measures the p99 latency of
+It prints a/b and a/c (a = every rendition done) of wall time, and of CPU time (user +
+system: the worker's own, recorded in jobs.cpu_seconds, and ffmpeg's), which holds still
+when other work shares the machine, and the first playable rendition's delay as a
+fraction of the source's duration. Part two measures the p99 latency of
 GET /api/videos/{id} with --clients concurrent clients on the idle server, then while a
 transcode runs, and prints the ratio. Every step has a time limit.
 """
@@ -28,9 +30,11 @@ import argparse
 import asyncio
 import contextlib
 import os
+import resource
 import shutil
 import signal
 import socket
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -124,17 +128,23 @@ def per_rung(source: Path, ladder: Ladder, out: Path, preset: str) -> list[list[
     return commands
 
 
-def run_timed(commands: list[list[str]], out: Path, nice: int) -> float:
+def cpu_of_children() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_timed(commands: list[list[str]], out: Path, nice: int) -> tuple[float, float]:
+    """Wall time and CPU time (user + system) of the commands, run one after the other."""
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
-    started = time.monotonic()
+    started, cpu = time.monotonic(), cpu_of_children()
     for command in commands:
         for directory in {Path(a).parent for a in command if a.startswith(str(out))}:
             directory.mkdir(parents=True, exist_ok=True)
         # At the workers' priority, so that (a), (b) and (c) compete alike with anything else.
         subprocess.run(command, check=True, timeout=STEP_TIMEOUT,
                        preexec_fn=lambda: os.nice(nice))
-    return time.monotonic() - started
+    return time.monotonic() - started, cpu_of_children() - cpu
 
 
 # -- (a): the server -------------------------------------------------------------------------
@@ -143,10 +153,12 @@ class Timing:
     first_playable: float
     renditions_done: float
     job_done: float
+    cpu: float  # the worker's user + system time (jobs.cpu_seconds)
 
 
 class Server:
     def __init__(self, data_dir: Path, ladder: str, preset: str, nice: int) -> None:
+        self.db_path = data_dir / "reelhouse.sqlite3"
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             self.port = sock.getsockname()[1]
@@ -212,9 +224,15 @@ class Server:
             if done and all(v == 100 for v in done.values()) and renditions is None:
                 renditions = now
             if progress.get("percent") == 100 and first is not None:
-                return Timing(first, renditions or now, now)
+                return Timing(first, renditions or now, now, self.job_cpu(video_id))
             await asyncio.sleep(0.05)
         raise RuntimeError("the transcode timed out")
+
+    def job_cpu(self, video_id: str) -> float:
+        with contextlib.closing(sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True)) as db:
+            row = db.execute("SELECT cpu_seconds FROM jobs JOIN videos ON videos.id = video_id"
+                             " WHERE videos.public_id = ?", (video_id,)).fetchone()
+        return float(row[0])
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -287,15 +305,17 @@ async def main() -> None:
                     assert ladder.remux_top == (kind == "remuxable"), kind
                     duration = ladder.duration
                     a = await server.transcode(http, path)
-                    b = run_timed([one_process(path, ladder, tmp / "b", args.preset)], tmp / "b",
-                                  args.nice)
-                    c = run_timed(per_rung(path, ladder, tmp / "c", args.preset), tmp / "c",
-                                  args.nice)
-                    results[kind] = {"a": a.renditions_done, "a_job": a.job_done, "b": b, "c": c,
+                    b_run = run_timed([one_process(path, ladder, tmp / "b", args.preset)],
+                                      tmp / "b", args.nice)
+                    c_run = run_timed(per_rung(path, ladder, tmp / "c", args.preset), tmp / "c",
+                                      args.nice)
+                    (b, b_cpu), (c, c_cpu) = b_run, c_run
+                    results[kind] = {"a": a.renditions_done, "b": b, "c": c, "a_cpu": a.cpu,
+                                     "b_cpu": b_cpu, "c_cpu": c_cpu,
                                      "first": a.first_playable, "duration": duration}
-                    print(f"{kind:>9}: a {a.renditions_done:6.2f} s (whole job with poster and "
-                          f"storyboard {a.job_done:.2f} s), b {b:6.2f} s, c {c:6.2f} s; "
-                          f"a/b {a.renditions_done / b:.2f}, a/c {a.renditions_done / c:.2f}; "
+                    print(f"{kind:>9}: wall a {a.renditions_done:6.2f} s (whole job with poster "
+                          f"and storyboard {a.job_done:.2f} s), b {b:6.2f} s, c {c:6.2f} s; "
+                          f"CPU a {a.cpu:6.1f} s, b {b_cpu:6.1f} s, c {c_cpu:6.1f} s; "
                           f"first playable after {a.first_playable:.2f} s = "
                           f"{a.first_playable / duration:.3f} of the duration", flush=True)
 
@@ -316,7 +336,8 @@ async def main() -> None:
               f"during a transcode p99 {1000 * p99(busy):.2f} ms ({len(busy)} requests; the job "
               f"was {status}, {progress.get('percent')}%); ratio {p99(busy) / p99(idle):.2f}")
         for kind, r in results.items():
-            print(f"summary {kind}: a/b {r['a'] / r['b']:.2f}  a/c {r['a'] / r['c']:.2f}  "
+            print(f"summary {kind}: wall a/b {r['a'] / r['b']:.2f}  a/c {r['a'] / r['c']:.2f};  "
+                  f"CPU a/b {r['a_cpu'] / r['b_cpu']:.2f}  a/c {r['a_cpu'] / r['c_cpu']:.2f};  "
                   f"first playable {r['first'] / r['duration']:.3f} of the duration")
 
 

@@ -8,7 +8,7 @@ Messages sent to the web process (plain dicts, pickled by the Connection):
     {"type": "probed", "duration", "width", "height", "renditions": [names]}
     {"type": "progress", "percent", "renditions": {name: percent}}
     {"type": "rendition", "info": {...RenditionInfo fields}}
-    {"type": "done", "seconds": {stage: seconds}}
+    {"type": "done", "seconds": {stage: seconds}, "cpu_seconds"}
     {"type": "media_error", "reason"}   a permanent failure: the source is not usable
     {"type": "cancelled"}
     {"type": "error", "message"}        anything else: transient, the job is retried
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import resource
 import threading
 import time
 from dataclasses import dataclass
@@ -96,7 +97,9 @@ def main(spec: JobSpec, conn: Connection, cancel: Event) -> None:
         result = process(spec.source, spec.out_dir, _settings(spec),
                          on_event=lambda event: conn.send(_message(event)),
                          should_cancel=cancel.is_set)
-        conn.send({"type": "done", "seconds": result.seconds})
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        conn.send({"type": "done", "seconds": result.seconds,
+                   "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 3)})
     except MediaError as exc:
         conn.send({"type": "media_error", "reason": exc.reason})
     except TranscodeCancelled:

@@ -109,14 +109,15 @@ async def add_rendition(db: Database, job: Claimed, info: dict[str, Any],
         return cursor.rowcount == 1
 
 
-async def finish(db: Database, job: Claimed, progress: dict[str, Any]) -> bool:
+async def finish(db: Database, job: Claimed, progress: dict[str, Any],
+                 cpu_seconds: float | None = None) -> bool:
     """The job is done; returns True when this also turned the video ready."""
     text = json.dumps(progress, separators=(",", ":"))
     async with db.transaction() as conn:
         await conn.execute(
             # last_error stays: what made an earlier attempt fail, if one did.
-            "UPDATE jobs SET status = 'done', progress = ?, worker_pid = NULL, finished_at = ?"
-            " WHERE id = ?", (text, utc_now_iso(), job.job_id))
+            "UPDATE jobs SET status = 'done', progress = ?, worker_pid = NULL, finished_at = ?,"
+            " cpu_seconds = ? WHERE id = ?", (text, utc_now_iso(), cpu_seconds, job.job_id))
         cursor = await conn.execute(
             f"UPDATE videos SET status = 'ready', error = NULL, progress = ?, {_TOUCH},"
             " published_at = COALESCE(published_at, ?) WHERE id = ? AND status != 'ready'",

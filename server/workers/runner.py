@@ -213,8 +213,9 @@ class JobRun:
             # Deleted while processing (its job row went with it): leave no files behind.
             directory = storage.video_dir(self.config, self.job.public_id)
             await asyncio.to_thread(shutil.rmtree, directory, True)
-        elif kind == "done":
-            await self._done()  # finished before a late cancel took effect: keep it
+        elif kind == "done" and outcome is not None:
+            # Finished, even if a cancel came too late to stop it: keep the result.
+            await self._done(outcome.get("cpu_seconds"))
         elif self.cancel_requested or kind == "cancelled":
             await self._end("cancelled", CANCELLED, original=False)
         elif kind == "media_error" and outcome is not None:
@@ -225,10 +226,10 @@ class JobRun:
             await self._transient(outcome["message"] if outcome and "message" in outcome
                                   else f"the worker exited with code {code}")
 
-    async def _done(self) -> None:
+    async def _done(self, cpu_seconds: float | None) -> None:
         self.progress.update(percent=100.0, eta_seconds=0.0)
         self.progress["renditions"] = {k: 100.0 for k in self.progress["renditions"]}
-        if await queue.finish(self.db, self.job, self.progress):
+        if await queue.finish(self.db, self.job, self.progress, cpu_seconds):
             await events.video_status_changed(self.app, self.job.owner_id, self.job.public_id,
                                               "ready")
         events.video_progress(self.app, self.job.public_id, self._snapshot())

@@ -56,6 +56,7 @@ async def test_ready_ladder_matches_its_playlists(
     # The remuxed top rung made the video playable before the rest of the job ended.
     job = await job_row(client, video_id)
     assert job["status"] == "done" and job["attempts"] == 1
+    assert job["cpu_seconds"] > 0
     assert body["published_at"] < job["finished_at"]
 
     async with master_url(client, video_id) as master:
