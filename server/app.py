@@ -12,10 +12,9 @@ from aiohttp import web
 from server import keys, live
 from server.bus import Bus
 from server.config import Config, load_secret_key
-from server.cors import cors_middleware
 from server.db import Database
 from server.metrics import Metrics
-from server.middleware import MIDDLEWARES, security_headers
+from server.middleware import edge_middleware, security_headers
 from server.openapi import build_document
 from server.ratelimit import RateLimiter
 from server.routes import API_MODULES, add_routes
@@ -60,15 +59,16 @@ CLEANUP_CONTEXTS.append(worker_pool_context)
 
 
 def create_app(config: Config, **extra: Any) -> web.Application:
-    # CORS sits outermost so preflights and every error under its paths carry its headers.
-    middlewares = [cors_middleware(CORS_PATHS), *MIDDLEWARES]
+    metrics, limiter = Metrics(), RateLimiter()
+    # One edge middleware: CORS (on CORS_PATHS), metrics, problem+json, rate limits, identity.
+    middlewares = [edge_middleware(config, metrics, limiter, CORS_PATHS)]
     # A 4 MiB read buffer per connection (aiohttp's default is 64 KiB) lets upload bodies
     # stream with far fewer pause/resume cycles of the socket: ~10% more tus throughput.
     app = web.Application(middlewares=middlewares, client_max_size=config.max_body_bytes,
                           handler_args={"read_bufsize": 4 << 20})
     app[keys.CONFIG] = config
-    app[keys.METRICS] = Metrics()
-    app[keys.RATE_LIMITER] = RateLimiter()
+    app[keys.METRICS] = metrics
+    app[keys.RATE_LIMITER] = limiter
     app[keys.OPENAPI] = build_document(API_MODULES)
     add_routes(app)
     live.setup(app)

@@ -9,21 +9,26 @@ from __future__ import annotations
 import math
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
+from typing import NamedTuple
 
 
-@dataclass
 class _Bucket:
-    tokens: float
-    updated: float
+    __slots__ = ("tokens", "updated")
+
+    def __init__(self, tokens: float, updated: float) -> None:
+        self.tokens = tokens
+        self.updated = updated
 
 
-@dataclass(frozen=True)
-class Verdict:
+class Verdict(NamedTuple):
+    # A tuple, not a dataclass: one is made for every request, and cheaply.
     allowed: bool
     limit: int
     remaining: int
     reset_seconds: int
+
+
+_UNLIMITED = Verdict(True, 0, 0, 0)
 
 
 class RateLimiter:
@@ -35,7 +40,7 @@ class RateLimiter:
 
     def hit(self, key: str, per_minute: int, cost: float = 1.0) -> Verdict:
         if per_minute <= 0:
-            return Verdict(True, 0, 0, 0)
+            return _UNLIMITED
         rate = per_minute / 60.0
         at = time.monotonic()
         bucket = self._buckets.get(key)
