@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/transcode.py            # about 5 minutes on 2 cores
     .venv/bin/python bench/transcode.py --seconds 30 --ladder 1080,720,480,360
+    .venv/bin/python bench/transcode.py --latency-only   # part two alone
 
 Two 1080p30 H.264/AAC sources of --seconds (at least 30) are made with the ffmpeg CLI
 (testsrc2 + sine): "remuxable" (4.5 Mbit/s, a keyframe every 2 s: its 1080p rung is a
@@ -283,6 +284,7 @@ async def main() -> None:
     parser.add_argument("--ladder", default="1080,720,480,360")
     parser.add_argument("--preset", default="veryfast")
     parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--latency-only", action="store_true", help="only part two")
     parser.add_argument("--nice", type=int, default=10,
                         help="worker niceness (the server's default), also used for ffmpeg")
     parser.add_argument("--latency-seconds", type=float, default=10.0)
@@ -301,6 +303,8 @@ async def main() -> None:
             with server_in(tmp / "data", args.ladder, args.preset, args.nice) as server:
                 await server.ready(http)
                 for kind, (path, _) in sources.items():
+                    if args.latency_only:
+                        break
                     ladder = ladder_of(path, rungs)
                     assert ladder.remux_top == (kind == "remuxable"), kind
                     duration = ladder.duration

@@ -16,6 +16,7 @@ Messages sent to the web process (plain dicts, pickled by the Connection):
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import resource
@@ -89,6 +90,10 @@ def main(spec: JobSpec, conn: Connection, cancel: Event) -> None:
     threading.Thread(target=_watch_parent, args=(os.getppid(),), daemon=True).start()
     if spec.nice:
         os.nice(spec.nice)  # below the web process, so requests are answered first
+    with contextlib.suppress(AttributeError, OSError):
+        # CPU-bound and not interactive (sched(7)): the scheduler lets a waking web
+        # process run first. Threads the encoders start later inherit both settings.
+        os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
     from media.errors import MediaError, TranscodeCancelled
     from media.pipeline import process
 
