@@ -30,7 +30,7 @@ CLIPS: dict[str, Clip] = {
     "odd_175x143.mp4": Clip(175, 143, seconds=2.0, pix_fmt="yuv444p", options=LOW),
     "portrait_rotated.mp4": Clip(320, 180, seconds=2.0, rotation=90, options=LOW),
     "vfr.mp4": Clip(320, 240, seconds=2.0, vfr=True, options=LOW),
-    "hevc10.mkv": Clip(320, 240, seconds=2.0, vcodec="libx265", pix_fmt="yuv420p10le",
+    "hevc10.mkv": Clip(320, 240, seconds=2.0, vcodec="libx265", pix_fmt="yuv420p10le", hdr=True,
                        options={"preset": "ultrafast", "x265-params": "log-level=error"}),
     "vp9.webm": Clip(320, 240, seconds=2.0, vcodec="libvpx-vp9", acodec="libopus",
                      options={"deadline": "realtime", "cpu-used": "8"}),

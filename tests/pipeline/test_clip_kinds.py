@@ -59,6 +59,7 @@ async def test_clip_becomes_ready(
             continue
         (v,) = video
         assert (v["codec_name"], v["pix_fmt"]) == ("h264", "yuv420p")
+        assert v.get("color_transfer") in (None, "bt709")  # HDR sources come out SDR
         assert (v["width"], v["height"]) == size
     assert await decode_errors(str(hls / "master.m3u8")) == ""
     job = await job_row(client, video_id)
