@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import av
 import pytest
 from aiohttp.pytest_plugin import AiohttpClient
@@ -111,6 +112,16 @@ async def submit(client: TestClient, user: User, source: Path) -> str:
     await asyncio.to_thread(shutil.copyfile, source, target)
     await jobs.enqueue_transcode(app, row)
     return str(row["public_id"])
+
+
+async def upload(client: TestClient, user: User, source: Path) -> str:
+    """The real path: POST /api/videos/upload (multipart), whose completion enqueues the job."""
+    form = aiohttp.FormData()
+    form.add_field("title", source.name)
+    form.add_field("file", source.read_bytes(), filename=source.name, content_type="video/mp4")
+    resp = await client.post("/api/videos/upload", data=form, headers=user.headers)
+    assert resp.status == 201, await resp.text()
+    return str((await resp.json())["id"])
 
 
 async def video(client: TestClient, user: User, video_id: str) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from aiohttp.test_utils import TestClient
 from server import events, keys, storage
 from server.config import Config
 from tests.helpers import User
-from tests.pipeline.conftest import finished, job_row, pipeline_config, submit, wait_for
+from tests.pipeline.conftest import finished, job_row, pipeline_config, upload, wait_for
 from tests.pipeline.hlsserve import (
     decode_errors,
     fetch_ladder,
@@ -35,7 +35,7 @@ async def test_ready_ladder_matches_its_playlists(
 ) -> None:
     source = clip("remux_360p.mp4")
     seen = client.app[keys.BUS].subscribe([events.user_topic(owner.id)])
-    video_id = await submit(client, owner, source)
+    video_id = await upload(client, owner, source)
     body = await wait_for(client, owner, video_id, finished)
     assert body["status"] == "ready", body
     assert body["progress"]["percent"] == 100
