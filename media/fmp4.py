@@ -1,13 +1,22 @@
 """Cut the byte stream of FFmpeg's fragmented-MP4 muxer into HLS segment files.
 
-The mp4 muxer runs with `movflags=frag_keyframe+empty_moov+default_base_moof+
-negative_cts_offsets` and writes into `SegmentSink`, which it sees as a non-seekable
-file. `ftyp`+`moov` become `init.mp4` (the EXT-X-MAP of RFC 8216 section 4.3.2.5);
+The mp4 muxer runs with `movflags=frag_keyframe+empty_moov+default_base_moof` and
+writes into `SegmentSink`, which it sees as a non-seekable file. `ftyp`+`moov` become
+`init.mp4` (the EXT-X-MAP of RFC 8216 section 4.3.2.5);
 each `moof`+`mdat` pair is a fragment, and a fragment whose first sample is
 presented at a boundary instant opens a new segment. Cutting here, instead of with
 the `hls` muxer, puts boundaries exactly at the instants the ladder chose (every
 rung's IDR frames, or the source's own keyframes for a remux) and keeps several
 fragments in one segment when the source has more keyframes than boundaries.
+
+One timeline for every track of every rendition: the muxer starts each track's decode
+time (tfdt) at 0, so a video track whose first frame has a composition offset (the
+B-frame reorder delay, which differs between a copied source and libx264) would be
+presented that much after the audio. Signed offsets (trun version 1) are read
+differently by players (FFmpeg adds the largest negative offset back to every
+timestamp), so offsets stay unsigned and the sink moves each track's tfdt instead:
+every track's first sample is presented at `lead`, a common instant no shorter than
+any rendition's reorder delay (ISO 14496-12 8.8.12, composition = decode + offset).
 """
 
 from __future__ import annotations
@@ -100,6 +109,15 @@ def fragment_start(moof: bytes | bytearray, track_id: int) -> int | None:
     return None
 
 
+def _shift_tfdt(moof: bytearray, start: int, end: int, ticks: int) -> None:
+    tfdt = _child(moof, start, end, b"tfdt")
+    if tfdt is None or ticks == 0:
+        return
+    fmt = ">Q" if moof[tfdt[0]] == 1 else ">I"
+    (base,) = struct.unpack_from(fmt, moof, tfdt[0] + 4)
+    struct.pack_into(fmt, moof, tfdt[0] + 4, base + ticks)
+
+
 def _first_composition_offset(moof: bytes | bytearray, start: int, end: int) -> int:
     trun = _child(moof, start, end, b"trun")
     if trun is None:
@@ -120,10 +138,17 @@ class SegmentSink:
 
     `boundaries` are segment start instants in seconds (the first is 0); a fragment
     starting within `tolerance` before a boundary still opens that boundary's segment.
+    Every track's first sample is presented at `lead` seconds (see the module's notes);
+    segment starts are counted from there.
     """
 
-    def __init__(self, directory: Path, boundaries: Sequence[float], tolerance: float) -> None:
+    def __init__(
+        self, directory: Path, boundaries: Sequence[float], tolerance: float, lead: float = 0.0
+    ) -> None:
         self.directory = directory
+        self.lead = lead
+        self._tracks: dict[int, tuple[int, bytes]] = {}  # track_ID: (timescale, handler)
+        self._shifts: dict[int, int] = {}  # track_ID: ticks added to its tfdt
         self.boundaries = list(boundaries)
         self.tolerance = tolerance
         self.segments: list[Segment] = []
@@ -165,16 +190,32 @@ class SegmentSink:
                 self._choose_track(box[payload:])
                 (self.directory / "init.mp4").write_bytes(self._init)
         elif kind == b"moof":
-            start = fragment_start(box[payload:], self._track)
+            moof = bytearray(box[payload:])
+            self._shift(moof)
+            start = fragment_start(moof, self._track)
             if start is not None:
-                self._maybe_open(start / self._timescale)
-            self._append(box)
+                self._maybe_open(start / self._timescale - self.lead)
+            self._append(box[:payload] + bytes(moof))
         elif kind == b"mdat":
             self._append(box)
         # mfra and any trailing index are not part of an HLS segment.
 
+    def _shift(self, moof: bytearray) -> None:
+        for kind, s, e in iter_boxes(moof):
+            tfhd = _child(moof, s, e, b"tfhd") if kind == b"traf" else None
+            if tfhd is None:
+                continue
+            (track_id,) = struct.unpack_from(">I", moof, tfhd[0] + 4)
+            if track_id not in self._shifts:
+                timescale, handler = self._tracks.get(track_id, (1, b""))
+                # A video track's first fragment: its first frame's offset is the delay.
+                delay = _first_composition_offset(moof, s, e) if handler == b"vide" else 0
+                self._shifts[track_id] = max(0, round(self.lead * timescale) - delay)
+            _shift_tfdt(moof, s, e, self._shifts[track_id])
+
     def _choose_track(self, moov: bytes) -> None:
         tracks = track_timescales(moov)
+        self._tracks = {t[0]: (t[1], t[2]) for t in tracks}
         video = [t for t in tracks if t[2] == b"vide"]
         chosen = (video or tracks)[0]
         self._track, self._timescale = chosen[0], chosen[1]

@@ -23,8 +23,8 @@ from .fmp4 import SegmentSink
 from .hls import RenditionInfo, write_media_playlist
 
 # Fragment at every keyframe; the moov carries no samples (the init segment); tfdt in
-# each fragment; signed composition offsets so the first frame is presented at 0.
-MOVFLAGS = "frag_keyframe+empty_moov+default_base_moof+negative_cts_offsets"
+# each fragment. Composition offsets stay unsigned: SegmentSink lines the tracks up.
+MOVFLAGS = "frag_keyframe+empty_moov+default_base_moof"
 AUDIO_FRAGMENT_US = "500000"  # audio-only output has no keyframes to cut at
 AAC_LC = "mp4a.40.2"
 
@@ -79,6 +79,7 @@ class RenditionOutput:
         boundaries: Sequence[float],
         tolerance: float,
         *,
+        lead: float = 0.0,
         audio_only: bool = False,
     ) -> None:
         self.name = name
@@ -86,8 +87,10 @@ class RenditionOutput:
         self.tmp_dir = out_dir / "hls" / f".{name}.partial"
         shutil.rmtree(self.tmp_dir, ignore_errors=True)
         self.tmp_dir.mkdir(parents=True)
-        self.sink = SegmentSink(self.tmp_dir, boundaries, tolerance)
-        options = {"movflags": MOVFLAGS}
+        self.sink = SegmentSink(self.tmp_dir, boundaries, tolerance, lead)
+        # No shift of every track by the first packet (AAC priming, B-frame delay): the
+        # muxer starts each track at 0 and SegmentSink puts the tracks on one timeline.
+        options = {"movflags": MOVFLAGS, "avoid_negative_ts": "disabled"}
         if audio_only:
             options["frag_duration"] = AUDIO_FRAGMENT_US
         self.container: OutputContainer = av.open(self.sink, "w", format="mp4", options=options)

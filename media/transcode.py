@@ -27,11 +27,12 @@ from av.video.stream import VideoStream
 
 from .audio import AudioEncoder, decode, frame_time, ordinal
 from .errors import MediaError, TranscodeCancelled
-from .frames import Prefilter, RungFrames, needs_sdr, rate_fraction
+from .frames import Prefilter, needs_sdr
 from .hls import RenditionInfo
 from .ladder import Ladder, VideoRendition
 from .outputs import AAC_LC, RenditionOutput, StoredPacket, avc1_codec
 from .probe import ProbeResult
+from .rung import EncodedRung
 
 POLL_SECONDS = 0.25
 PROGRESS_SECONDS = 0.5
@@ -86,6 +87,7 @@ class _Job:
             else (self.probe.audio.start_time if self.probe.audio else 0.0)
         )
         self.encoded = [r for r in ladder.video if not r.copy]
+        self.lead = self._lead()
         self.pass1_share = 1.0 if not self.encoded else 0.1
         self.percent = {r.name: 0.0 for r in ladder.video}
         if ladder.audio is not None:
@@ -95,7 +97,25 @@ class _Job:
         self.stored: list[StoredPacket] = []
         self.audio_template: AudioStream | None = None
         self.consumers: Sequence[FrameConsumer] = ()
+        self.rungs: list[EncodedRung] = []
         self._last_poll = self._last_progress = time.monotonic()
+
+    def _lead(self) -> float:
+        """When every track's first sample is presented: the longest B-frame reorder delay
+        of any video rendition (see media.fmp4), so that all renditions share one timeline."""
+        delays = [0.0]
+        if self.encoded and self.ladder.settings.preset != "ultrafast":
+            # libx264 with B-frames and b-pyramid (every other preset) delays by 2 frames.
+            delays.append(max(2 / r.fps for r in self.encoded))
+        video = self.probe.video
+        if self.ladder.remux_top and video is not None:
+            with av.open(str(self.source)) as inp:
+                stream = inp.streams.video[ordinal(inp, video.index)]
+                for packet in inp.demux(stream):
+                    if packet.pts is not None and packet.dts is not None and packet.time_base:
+                        delays.append(float((packet.pts - packet.dts) * packet.time_base))
+                        break
+        return round(max(delays), 6)
 
     # -- events ---------------------------------------------------------------------
     def tick(self, names: Sequence[str], fraction: float, pass_no: int) -> None:
@@ -121,7 +141,12 @@ class _Job:
         self, name: str, tolerance: float, *, audio_only: bool = False
     ) -> RenditionOutput:
         out = RenditionOutput(
-            self.out_dir, name, self.ladder.boundaries, tolerance, audio_only=audio_only
+            self.out_dir,
+            name,
+            self.ladder.boundaries,
+            tolerance,
+            lead=self.lead,
+            audio_only=audio_only,
         )
         self.open.append(out)
         return out
@@ -218,109 +243,58 @@ class _Job:
         video = self.probe.video
         if not self.encoded or video is None:
             return
-        rungs = [_Rung(self, r) for r in self.encoded]
+        self.rungs = [self._open_rung(r, needs_sdr(video)) for r in self.encoded]
         prefilter = Prefilter(video)
         names = [r.name for r in self.encoded]
         duration = max(self.probe.duration, 0.001)
         last = 0.0
         with av.open(str(self.source)) as inp:
             stream = inp.streams.video[ordinal(inp, video.index)]
+            # Frame and slice threads in the decoder, as the ffmpeg CLI has by default.
             stream.thread_type = "AUTO"
             for packet in inp.demux(stream):
                 for frame in decode(packet):
                     for shaped in prefilter(frame):
-                        t = frame_time(shaped) - self.origin
-                        last = max(last, t)
-                        for rung in rungs:
-                            rung.frames.feed(shaped, t)
-                            rung.pump_audio(t)
-                        for consumer in self.consumers:
-                            if consumer.wants(t):
-                                consumer.feed(shaped, t)
-                        self.tick(names, t / duration, 2)
+                        last = max(last, self._feed(shaped))
+                        self.tick(names, last / duration, 2)
             for shaped in prefilter(None):
-                t = frame_time(shaped) - self.origin
-                last = max(last, t)
-                for rung in rungs:
-                    rung.frames.feed(shaped, t)
+                last = max(last, self._feed(shaped))
         end = last + 1 / max(video.frame_rate, 1.0)
-        for rung in rungs:
-            self.finished(rung.finish(end))
+        for rung in self.rungs:
+            rung.close(end)
+        pending = list(self.rungs)
+        while pending:  # publish each rendition as soon as its thread has finished it
+            for rung in list(pending):
+                if rung.done(POLL_SECONDS / len(pending)):
+                    pending.remove(rung)
+                    self.close_output(rung.out)
+                    assert rung.result is not None
+                    self.finished(rung.result)
+            self.tick(names, 1.0, 2)
 
-
-class _Rung:
-    def __init__(self, job: _Job, rendition: VideoRendition) -> None:
-        self.job, self.rendition = job, rendition
-        self.out = job.open_output(rendition.name, 0.5 / rendition.fps)
-        stream = self.out.container.add_stream(
-            "libx264", rate=rate_fraction(rendition.fps), options=_x264_options(job, rendition)
-        )
-        stream.width, stream.height, stream.pix_fmt = rendition.width, rendition.height, "yuv420p"
-        stream.codec_context.time_base = 1 / rate_fraction(rendition.fps)
-        video = job.probe.video
-        hdr = video is not None and needs_sdr(video)
-        if hdr:
-            ctx = stream.codec_context
-            ctx.color_primaries = ctx.color_trc = ctx.colorspace = 1  # BT.709
-        self.stream = stream
-        self.out.video = stream
-        if job.audio_template is not None:
-            self.out.add_audio_template(job.audio_template)
-        self.audio_next = 0
-        self.frames = RungFrames(
-            rendition.width,
-            rendition.height,
-            rendition.fps,
-            job.ladder.boundaries,
-            self._encode,
+    def _open_rung(self, rendition: VideoRendition, hdr: bool) -> EncodedRung:
+        return EncodedRung(
+            self.open_output(rendition.name, 0.5 / rendition.fps),
+            rendition,
+            self.ladder.settings,
+            self.ladder.boundaries,
+            hdr=hdr,
+            audio_template=self.audio_template,
+            audio=self.stored,
         )
 
-    def _encode(self, frame: VideoFrame | None) -> None:
-        self.out.mux(self.stream.encode(frame))
+    def _feed(self, shaped: VideoFrame) -> float:
+        t = frame_time(shaped) - self.origin
+        for rung in self.rungs:
+            rung.feed(shaped, t)
+        for consumer in self.consumers:
+            if consumer.wants(t):
+                consumer.feed(shaped, t)
+        return t
 
-    def pump_audio(self, until: float) -> None:
-        stored = self.job.stored
-        start = self.audio_next
-        while self.audio_next < len(stored) and stored[self.audio_next].time <= until + 0.5:
-            self.audio_next += 1
-        self.out.mux_stored(stored[start : self.audio_next])
-
-    def finish(self, end: float) -> RenditionInfo:
-        self.frames.finish(end)
-        self._encode(None)
-        self.pump_audio(float("inf"))
-        codecs = avc1_codec(self.stream.codec_context.extradata)
-        if self.job.audio_template is not None:
-            codecs += "," + AAC_LC
-        self.job.close_output(self.out)
-        r = self.rendition
-        return self.out.finish(
-            self.frames.slot / float(self.frames.rate),
-            "video",
-            width=r.width,
-            height=r.height,
-            frame_rate=r.fps,
-            codecs=codecs,
-        )
-
-
-def _x264_options(job: _Job, r: VideoRendition) -> dict[str, str]:
-    settings = job.ladder.settings
-    params = [
-        "keyint=infinite",  # IDR frames come only where forced: at the segment boundaries
-        "scenecut=0",
-        "open-gop=0",
-        f"vbv-maxrate={r.max_kbps}",
-        f"vbv-bufsize={2 * r.max_kbps}",
-    ]
-    return {
-        "preset": settings.preset,
-        "profile": r.profile,
-        "level": r.level,
-        "crf": str(settings.crf),
-        "forced-idr": "1",
-        "x264-params": ":".join(params),
-    }
+    def stop_rungs(self) -> None:
+        for rung in self.rungs:
+            rung.stop()
 
 
 def transcode(
@@ -363,6 +337,7 @@ def transcode(
 
 
 def _abort(job: _Job) -> None:
+    job.stop_rungs()  # their threads write to the outputs about to be aborted
     for out in list(job.open):
         out.abort()
     job.open.clear()

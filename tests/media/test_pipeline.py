@@ -13,7 +13,7 @@ from media.pipeline import Probed, ProcessEvent, ProcessResult, ProcessSettings,
 from media.probe import probe
 from media.thumbnails import luma_stats
 from media.transcode import Progress, RenditionDone
-from tests.media.hlscheck import Checked, assert_aligned, check_master, joined
+from tests.media.hlscheck import Checked, assert_aligned, check_master, ffprobe, joined
 
 Clips = Callable[[str], Path]
 # Short segments so that a 3 s clip has several boundaries to compare.
@@ -93,6 +93,49 @@ def test_remux_top_rung(clip: Clips, tmp_path: Path) -> None:
     assert _video_payload_digests(whole) == _video_payload_digests(source)
     done = [e.info.name for e in events if isinstance(e, RenditionDone)]
     assert done[0] == "360p"  # the remux is published before any encoded rung
+
+
+def _starts(path: Path) -> dict[str, float]:
+    """First presented instant per stream kind, as FFmpeg's demuxer and decoders see it."""
+    starts: dict[str, float] = {}
+    for kind in ("video", "audio"):
+        with av.open(str(path)) as container:
+            if any(s.type == kind for s in container.streams):
+                stream = next(s for s in container.streams if s.type == kind)
+                frames = container.decode(stream)
+                starts[kind] = min(f.time or 0.0 for f in frames if isinstance(f, av.frame.Frame))
+    probed = ffprobe(path, "-show_streams")["streams"]
+    for stream in probed:
+        starts[f"{stream['codec_type']} stream"] = float(stream["start_time"])
+    return starts
+
+
+def test_remuxed_rung_starts_audio_and_video_together(clip: Clips, tmp_path: Path) -> None:
+    """The copied rung keeps the source's B-frame delay (its first frame has a composition
+    offset); its audio, the encoded rungs and the audio-only rendition share its timeline."""
+    source = clip("remux.mp4")
+    with av.open(str(source)) as container:
+        first = next(p for p in container.demux(video=0) if p.dts is not None)
+        assert first.pts is not None and first.dts is not None
+        assert first.pts > first.dts  # frames are reordered: the first one has an offset
+    out = tmp_path / "out"
+    result, _ = run(
+        source, out, ProcessSettings(ladder=SHORT.ladder, poster=False, storyboard=False)
+    )
+    assert result.renditions[0].copied
+    import m3u8
+
+    starts = {}
+    for r in result.renditions:
+        rdir = out / "hls" / r.name
+        whole, _ = joined(rdir, m3u8.load(str(rdir / "index.m3u8")), tmp_path / f"{r.name}.mp4")
+        starts[r.name] = _starts(whole)
+    top = starts[result.renditions[0].name]
+    assert top["video"] == pytest.approx(top["audio"], abs=0.001), top
+    assert top["video stream"] == pytest.approx(top["audio stream"], abs=0.001), top
+    for name, s in starts.items():
+        for kind, t in s.items():
+            assert t == pytest.approx(top["audio"], abs=0.001), (name, kind, s)
 
 
 @pytest.mark.parametrize(
@@ -178,9 +221,11 @@ def test_late_audio_is_padded_to_the_video_start(clip: Clips, tmp_path: Path) ->
     whole, _ = joined(rdir, m3u8.load(str(rdir / "index.m3u8")), tmp_path / "v.mp4")
     with av.open(str(whole)) as container:
         samples = [f for f in container.decode(audio=0)]
-    first_sound = next(f.time for f in samples if max(bytes(f.planes[0])[::4]) > 0)
+    with av.open(str(whole)) as container:
+        first_frame = min(f.time or 0.0 for f in container.decode(container.streams.video[0]))
+    first_sound = next(f.time or 0.0 for f in samples if max(bytes(f.planes[0])[::4]) > 0)
     # The sine starts half a second after the first frame, as in the source.
-    assert first_sound == pytest.approx(0.5, abs=0.05)
+    assert first_sound - first_frame == pytest.approx(0.5, abs=0.05)
     assert sum(f.samples for f in samples) / 48000 == pytest.approx(2.5, abs=0.06)
 
 
