@@ -13,7 +13,7 @@ from functools import wraps
 from pathlib import Path
 from typing import Any
 
-from aiohttp import web
+from aiohttp import hdrs, web
 
 from server import keys, storage
 from server.errors import NotFound
@@ -36,8 +36,8 @@ CORS = {
     "Cross-Origin-Resource-Policy": "cross-origin",
     "Timing-Allow-Origin": "*",
 }
-CONDITIONAL = ("Range", "If-None-Match", "If-Modified-Since", "If-Match",
-               "If-Unmodified-Since", "If-Range")
+CONDITIONAL = (hdrs.RANGE, hdrs.IF_NONE_MATCH, hdrs.IF_MODIFIED_SINCE, hdrs.IF_MATCH,
+               hdrs.IF_UNMODIFIED_SINCE, hdrs.IF_RANGE)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -71,10 +71,21 @@ def _part(request: web.Request, name: str, pattern: re.Pattern[str]) -> re.Match
 
 
 def _accepts_gzip(request: web.Request) -> bool:
-    for item in request.headers.get("Accept-Encoding", "").split(","):
+    accepted = request.headers.get(hdrs.ACCEPT_ENCODING)
+    if not accepted:
+        return False
+    for item in accepted.split(","):
         coding, _, params = item.strip().partition(";")
         if coding.strip().lower() in ("gzip", "*"):
             return params.replace(" ", "").lower() not in ("q=0", "q=0.0", "q=0.00", "q=0.000")
+    return False
+
+
+def _conditional(request: web.Request) -> bool:
+    headers = request.headers
+    for name in CONDITIONAL:
+        if name in headers:
+            return True
     return False
 
 
@@ -88,15 +99,9 @@ def _grant_for_playlist(request: web.Request, access: Access) -> str | None:
     return request.app[keys.SIGNER].media_grant(access.video.public_id, access.viewer_key)
 
 
-async def _text(request: web.Request, path: str, flavour: str, content_type: str,
-                st: PlaybackState, access: Access) -> web.StreamResponse:
-    rendered = await st.playlists.get(path, _grant_for_playlist(request, access), flavour)
-    gz = _accepts_gzip(request)
-    body, validators = ((rendered.gzipped, rendered.gzip_validators) if gz
-                        else (rendered.body, rendered.validators))
+def _text_headers(public: bool, ready: bool, gz: bool) -> dict[str, str]:
     # A playlist may still grow while the video is processing: always revalidate then.
-    scope = "public" if access.video.privacy == "public" else "private"
-    ready = access.video.status == "ready"
+    scope = "public" if public else "private"
     headers = {
         **CORS,
         "Cache-Control": f"{scope}, max-age=60" if ready else "no-cache",
@@ -104,12 +109,31 @@ async def _text(request: web.Request, path: str, flavour: str, content_type: str
     }
     if gz:
         headers["Content-Encoding"] = "gzip"
-    if not any(h in request.headers for h in CONDITIONAL):
+    return headers
+
+
+# Worked out once: playlists are the most frequent small answers.
+TEXT_HEADERS = {(public, ready, gz): _text_headers(public, ready, gz)
+                for public in (True, False) for ready in (True, False) for gz in (True, False)}
+
+
+async def _text(request: web.Request, path: str, flavour: str, content_type: str,
+                st: PlaybackState, access: Access) -> web.StreamResponse:
+    sig = _grant_for_playlist(request, access)
+    rendered = st.playlists.fresh(path, sig, flavour) or await st.playlists.get(
+        path, sig, flavour)
+    gz = _accepts_gzip(request)
+    body, validators = ((rendered.gzipped, rendered.gzip_validators) if gz
+                        else (rendered.body, rendered.validators))
+    video = access.video
+    base = TEXT_HEADERS[video.privacy == "public", video.status == "ready", gz]
+    if not _conditional(request):
         # The hot path: nothing to evaluate, answer from memory.
-        headers.update({"ETag": validators.etag, "Accept-Ranges": "bytes"})
-        return web.Response(body=body, headers=headers, content_type=content_type)
+        return web.Response(body=body, headers={
+            **base, "ETag": validators.etag, "Accept-Ranges": "bytes",
+            hdrs.CONTENT_TYPE: content_type})
     return await send_parts(request, [body], validators, content_type=content_type,
-                            files=st.files, headers=headers)
+                            files=st.files, headers=dict(base))
 
 
 async def _file(request: web.Request, path: str, content_type: str, st: PlaybackState,

@@ -110,13 +110,29 @@ class PlaylistCache:
     async def _source(self, path: str) -> tuple[int, str]:
         now = time.monotonic()
         hit = self._sources.get(path)
-        if hit is not None and hit[0] > now:
-            return hit[1], hit[2]
-        mtime, text = await asyncio.to_thread(_read, path)  # FileNotFoundError -> 404
+        if hit is not None:
+            if hit[0] > now:
+                return hit[1], hit[2]
+            # One request re-reads; the others meanwhile answer with what was true a moment
+            # ago instead of each sending its own read to a thread.
+            self._sources[path] = (now + RECHECK_SECONDS, hit[1], hit[2])
+        try:
+            mtime, text = await asyncio.to_thread(_read, path)  # FileNotFoundError -> 404
+        except BaseException:
+            self._sources.pop(path, None)
+            raise
         if len(self._sources) > MAX_ENTRIES:
             self._sources.clear()
         self._sources[path] = (now + RECHECK_SECONDS, mtime, text)
         return mtime, text
+
+    def fresh(self, path: str, sig: str | None, flavour: str) -> Rendered | None:
+        """The rendered playlist when nothing needs checking (no await on the hot path)."""
+        source = self._sources.get(path)
+        if source is None or source[0] <= time.monotonic():
+            return None
+        hit = self._rendered.get((path, flavour, sig))
+        return hit[1] if hit is not None and hit[0] == source[1] else None
 
     async def get(self, path: str, sig: str | None, flavour: str) -> Rendered:
         mtime, text = await self._source(path)
