@@ -1,0 +1,48 @@
+"""The edge middleware's request metrics, exported at scrape time by a collector."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+from prometheus_client.parser import text_string_to_metric_families
+
+LATENCY = "reelhouse_http_request_duration_seconds"
+
+
+async def test_latency_histogram_is_cumulative_and_matches_the_counts(
+    client: TestClient[web.Request, web.Application],
+) -> None:
+    for _ in range(4):
+        assert (await client.get("/healthz")).status == 200
+    assert (await client.get("/api/nope")).status == 404
+    text = await (await client.get("/metrics")).text()
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    histogram = families[LATENCY]
+    assert histogram.type == "histogram"
+    buckets = [(s.labels["le"], s.value) for s in histogram.samples
+               if s.name == LATENCY + "_bucket" and s.labels["route"] == "/healthz"]
+    assert [le for le, _ in buckets][-1] == "+Inf"
+    assert "0.005" in {le for le, _ in buckets} and "10.0" in {le for le, _ in buckets}
+    values = [v for _, v in buckets]
+    assert values == sorted(values) and values[-1] == 4
+    count = [s.value for s in histogram.samples
+             if s.name == LATENCY + "_count" and s.labels["route"] == "/healthz"]
+    assert count == [4]
+    requests = families["reelhouse_http_requests"]
+    assert requests.type == "counter"
+    totals = {(s.labels["route"], s.labels["status"]): s.value for s in requests.samples
+              if s.name.endswith("_total")}
+    assert totals[("/healthz", "200")] == 4 and totals[("unmatched", "404")] == 1
+
+
+async def test_cors_preflight_is_answered_at_the_edge(
+    client: TestClient[web.Request, web.Application],
+) -> None:
+    resp = await client.options("/api/uploads", headers={
+        "Origin": "https://elsewhere.example", "Access-Control-Request-Method": "POST"})
+    assert resp.status == 204
+    assert resp.headers["Access-Control-Allow-Origin"] == "*"
+    assert resp.headers.get("X-Content-Type-Options") == "nosniff"
+    # Paths outside the CORS prefixes get no CORS headers from the edge.
+    resp = await client.get("/healthz", headers={"Origin": "https://elsewhere.example"})
+    assert "Access-Control-Allow-Origin" not in resp.headers
