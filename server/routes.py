@@ -50,13 +50,9 @@ def add_routes(app: web.Application) -> None:
         web.patch("/api/channels/{channel_id}", channels.update_channel),
         web.delete("/api/channels/{channel_id}", channels.delete_channel),
         web.get("/api/channels/{channel_id}/videos", channels.channel_videos),
-        # Videos
-        web.get("/api/videos", videos.list_videos),
-        web.get("/api/videos/{video_id}", videos.get_video),
-        web.patch("/api/videos/{video_id}", videos.update_video),
-        web.delete("/api/videos/{video_id}", videos.delete_video),
-        web.post("/api/videos/{video_id}/progress", videos.post_progress),
-        # Playback: HLS (fMP4 and TS), progressive MP4, original, poster, storyboard
+        # Playback first: the router tries /api/videos/{video_id}/... routes in this order,
+        # and segments and playlists are by far the most requested.
+        # HLS (fMP4 and TS), progressive MP4, original, poster, storyboard
         web.get("/api/videos/{video_id}/hls/master.m3u8", playback_api.hls_master),
         web.get("/api/videos/{video_id}/hls/{rendition}/index.m3u8", playback_api.hls_media),
         web.get("/api/videos/{video_id}/hls/{rendition}/{segment}", playback_api.hls_segment),
@@ -67,6 +63,12 @@ def add_routes(app: web.Application) -> None:
         web.get("/api/videos/{video_id}/original", playback_api.original),
         web.get("/api/videos/{video_id}/poster.jpg", playback_api.poster),
         web.get("/api/videos/{video_id}/storyboard/{file}", playback_api.storyboard),
+        # Videos
+        web.get("/api/videos", videos.list_videos),
+        web.get("/api/videos/{video_id}", videos.get_video),
+        web.patch("/api/videos/{video_id}", videos.update_video),
+        web.delete("/api/videos/{video_id}", videos.delete_video),
+        web.post("/api/videos/{video_id}/progress", videos.post_progress),
         web.post("/api/videos/{video_id}/cancel", job_api.cancel_processing),
         # Uploads: tus 1.0.0 and simple multipart
         web.options("/api/uploads", upload_api.tus.options),
