@@ -60,7 +60,7 @@ class Config:
     min_free_disk_bytes: int = _setting(512 << 20, "free disk space always kept")
     scan_command: str = _setting("", "command run on each finished upload, {path} replaced")
     workers: int = _setting(0, "transcoding worker processes (0: cores minus one, at least 1)")
-    worker_nice: int = _setting(10, "CPU niceness added to worker processes")
+    worker_nice: int = _setting(19, "CPU niceness added to worker processes (and their threads)")
     job_max_attempts: int = _setting(3, "attempts before a failing job is given up")
     x264_preset: str = _setting("veryfast", "libx264 preset for encoded renditions")
     ladder: str = _setting(

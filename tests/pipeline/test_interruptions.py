@@ -28,6 +28,23 @@ async def running_with_progress(client: TestClient, owner: User, video_id: str) 
     return job
 
 
+async def encoder_threads(pid: int) -> dict[int, tuple[int, int]]:
+    """Thread id -> (nice, scheduling policy), once the encode pass has started its threads
+    (proc(5): fields 19 and 41 of /proc/PID/task/TID/stat)."""
+    deadline = time.monotonic() + 10
+    while True:
+        threads = {}
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            try:
+                fields = task.joinpath("stat").read_text().rsplit(")", 1)[1].split()
+            except FileNotFoundError:
+                continue  # the thread ended meanwhile
+            threads[int(task.name)] = (int(fields[16]), int(fields[38]))
+        if len(threads) >= 4 or time.monotonic() > deadline:
+            return threads
+        await asyncio.sleep(0.05)
+
+
 def gone(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -45,6 +62,13 @@ async def test_killed_worker_is_retried_and_finishes(
     # Workers run below the web process's priority (worker_nice is 5 in these tests).
     assert os.getpriority(os.PRIO_PROCESS, job["worker_pid"]) == os.getpriority(
         os.PRIO_PROCESS, 0) + 5
+    # So does every thread of the encode pass (rung threads, libx264's frame threads):
+    # niceness and SCHED_BATCH are per thread on Linux, inherited by threads made later.
+    # Only the parent watchdog, started before the worker lowers itself, may be left out.
+    threads = await encoder_threads(job["worker_pid"])
+    lowered = (os.getpriority(os.PRIO_PROCESS, 0) + 5, os.SCHED_BATCH)
+    assert threads[job["worker_pid"]] == lowered
+    assert len(threads) >= 4 and sum(t != lowered for t in threads.values()) <= 1, threads
     os.kill(job["worker_pid"], signal.SIGKILL)
     body = await wait_for(client, owner, video_id,
                           lambda b: b["status"] == "uploaded", timeout=10)
