@@ -19,6 +19,7 @@ from server.openapi import build_document
 from server.ratelimit import RateLimiter
 from server.routes import API_MODULES, add_routes
 from server.tokens import TokenSigner
+from server.uploads.receive import close_after_splice
 from server.uploads.sweeper import uploads_context
 from server.workers.pool import worker_pool_context
 
@@ -65,7 +66,7 @@ def create_app(config: Config, **extra: Any) -> web.Application:
     # A 4 MiB read buffer per connection (aiohttp's default is 64 KiB) lets upload bodies
     # stream with far fewer pause/resume cycles of the socket: ~10% more tus throughput.
     app = web.Application(middlewares=middlewares, client_max_size=config.max_body_bytes,
-                          handler_args={"read_bufsize": 4 << 20})
+                          handler_args={"read_bufsize": 256 << 10})
     app[keys.CONFIG] = config
     app[keys.METRICS] = metrics
     app[keys.RATE_LIMITER] = limiter
@@ -73,5 +74,6 @@ def create_app(config: Config, **extra: Any) -> web.Application:
     add_routes(app)
     live.setup(app)
     app.on_response_prepare.append(security_headers)
+    app.on_response_prepare.append(close_after_splice)
     app.cleanup_ctx.extend(CLEANUP_CONTEXTS)
     return app
