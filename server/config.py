@@ -61,6 +61,8 @@ class Config:
     scan_command: str = _setting("", "command run on each finished upload, {path} replaced")
     workers: int = _setting(0, "transcoding worker processes (0: cores minus one, at least 1)")
     worker_nice: int = _setting(19, "CPU niceness added to worker processes (and their threads)")
+    worker_scheduling: str = _setting(
+        "idle", "CPU policy of workers: idle (only time nothing else wants) or batch")
     job_max_attempts: int = _setting(3, "attempts before a failing job is given up")
     x264_preset: str = _setting("veryfast", "libx264 preset for encoded renditions")
     ladder: str = _setting(
@@ -141,7 +143,10 @@ def build_config(
             values[name] = raw_env
     values.update({k: v for k, v in explicit.items() if v is not None})
     coerced = {name: _coerce(name, kinds[name], raw) for name, raw in values.items()}
-    return Config(**coerced)
+    config = Config(**coerced)
+    if config.worker_scheduling not in {"idle", "batch"}:
+        raise ValueError("setting worker_scheduling: must be 'idle' or 'batch'")
+    return config
 
 
 def argument_parser() -> argparse.ArgumentParser:

@@ -44,6 +44,7 @@ def job_spec(config: Config, public_id: str) -> child.JobSpec:
         max_duration=float(config.max_duration_seconds) or None,
         max_short_side=config.max_resolution or None,
         nice=config.worker_nice,
+        scheduling=config.worker_scheduling,
     )
 
 

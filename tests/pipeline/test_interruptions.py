@@ -63,10 +63,10 @@ async def test_killed_worker_is_retried_and_finishes(
     assert os.getpriority(os.PRIO_PROCESS, job["worker_pid"]) == os.getpriority(
         os.PRIO_PROCESS, 0) + 5
     # So does every thread of the encode pass (rung threads, libx264's frame threads):
-    # niceness and SCHED_BATCH are per thread on Linux, inherited by threads made later.
+    # niceness and SCHED_IDLE are per thread on Linux, inherited by threads made later.
     # Only the parent watchdog, started before the worker lowers itself, may be left out.
     threads = await encoder_threads(job["worker_pid"])
-    lowered = (os.getpriority(os.PRIO_PROCESS, 0) + 5, os.SCHED_BATCH)
+    lowered = (os.getpriority(os.PRIO_PROCESS, 0) + 5, os.SCHED_IDLE)
     assert threads[job["worker_pid"]] == lowered
     assert len(threads) >= 4 and sum(t != lowered for t in threads.values()) <= 1, threads
     os.kill(job["worker_pid"], signal.SIGKILL)
