@@ -1,10 +1,10 @@
 """One MP4 URL per rendition for a plain `<video src>`, made of the stored HLS files.
 
 The virtual file is `init.mp4` (ftyp + moov, durations filled in) + a generated `sidx`
-(ISO 14496-12 8.16.3, one reference per HLS segment, so players can seek without scanning)
+(ISO 14496-12 8.16.3, one reference per fragment, so players can seek without scanning)
 + every `seg_N.m4s` as stored. No second copy exists: a byte range maps onto those parts
 and each file part is sent with sendfile. The layout is computed once per rendition (a
-small read of the init and of each segment's first `moof`, in a thread) and cached.
+small read of the init and of each segment's `moof` boxes, in a thread) and cached.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from server.playback.ranges import Validators
 
 SEGMENT = re.compile(r"^seg_(\d{5})\.m4s$")
 UNSETTLED_SECONDS = 5.0  # layouts of renditions still being written are re-read this often
+MAX_REFERENCES = 0xFFFF  # sidx reference_count is an unsigned 16-bit field (8.16.3.2)
 
 
 @dataclass(frozen=True)
@@ -91,18 +92,26 @@ def sidx_box(track_id: int, timescale: int, earliest: int, refs: list[tuple[int,
     return _box(b"sidx", payload)
 
 
-def _first_moof(path: Path) -> bytes:
+def _fragments(path: Path) -> list[tuple[int, bytes]]:
+    """(offset, moof payload) of every fragment of a stored segment, reading box headers only."""
+    found: list[tuple[int, bytes]] = []
     with open(path, "rb") as fh:
+        offset = 0
         while True:
             header = fh.read(8)
             if len(header) < 8:
-                raise ValueError(f"{path.name} has no moof")
+                break
             size, kind = struct.unpack(">I4s", header)
-            if kind == b"moof":
-                return fh.read(size - 8)
             if size < 8:
                 raise ValueError(f"{path.name} is not ISO BMFF")
-            fh.seek(size - 8, os.SEEK_CUR)
+            if kind == b"moof":
+                found.append((offset, fh.read(size - 8)))
+            else:
+                fh.seek(size - 8, os.SEEK_CUR)
+            offset += size
+    if not found or found[0][0] != 0:
+        raise ValueError(f"{path.name} does not start with a moof")
+    return found
 
 
 def build_layout(directory: Path, duration: float) -> Layout:
@@ -119,24 +128,46 @@ def build_layout(directory: Path, duration: float) -> Layout:
     names = sorted(n for n in os.listdir(directory) if SEGMENT.match(n))
     if not names:
         raise FileNotFoundError("no segments yet")
+    # One index reference per fragment (moof + mdat), not per segment: a segment of a
+    # copied rung holds one fragment per source keyframe, and FFmpeg-based players
+    # (Chromium's <video>) seek to a referenced moof and then jump from reference to
+    # reference, so fragments left out of the index would be skipped after a seek.
     sizes, stamp = [], hashlib.blake2b(digest_size=10)
-    starts: list[list[int]] = [[] for _ in tracks]
+    file_sizes = []
+    starts: list[list[int | None]] = [[] for _ in tracks]
     newest = os.stat(init_path).st_mtime_ns
     for name in names:
         path = directory / name
         info = os.stat(path)
-        sizes.append(info.st_size)
+        file_sizes.append(info.st_size)
         newest = max(newest, info.st_mtime_ns)
         stamp.update(f"{name}:{info.st_size}:{info.st_mtime_ns};".encode())
-        moof = _first_moof(path)
-        for i, (track_id, _scale, _handler) in enumerate(tracks):
-            starts[i].append(fragment_start(moof, track_id) or 0)
+        fragments = _fragments(path)
+        bounds = [offset for offset, _moof in fragments[1:]] + [info.st_size]
+        for (offset, moof), end in zip(fragments, bounds, strict=True):
+            sizes.append(end - offset)
+            for i, (track_id, _scale, _handler) in enumerate(tracks):
+                starts[i].append(fragment_start(moof, track_id))
+    step = -(-len(sizes) // MAX_REFERENCES)
+    if step > 1:  # reference_count is 16 bits: very long media gets coarser references
+        sizes = [sum(sizes[i:i + step]) for i in range(0, len(sizes), step)]
+        starts = [[next((t for t in row[i:i + step] if t is not None), None)
+                   for i in range(0, len(row), step)] for row in starts]
     boxes = []
     for (track_id, timescale, _handler), track_starts in zip(tracks, starts, strict=True):
-        end = max(round(duration * timescale), track_starts[-1] + 1)
-        ends = [*track_starts[1:], end]
-        durations = [max(0, b - a) for a, b in zip(track_starts, ends, strict=True)]
-        boxes.append((track_id, timescale, track_starts[0],
+        known = [t for t in track_starts if t is not None] or [0]
+        # Every track starts at the media's common start instant (media.fmp4), so the
+        # presentation ends `duration` after the first sample, not at `duration`.
+        end = max(known[0] + round(duration * timescale), known[-1] + 1)
+        filled: list[int] = []
+        following = end
+        for t in reversed(track_starts):  # a fragment without this track: zero length
+            following = t if t is not None else following
+            filled.append(following)
+        filled.reverse()
+        ends = [*filled[1:], end]
+        durations = [max(0, b - a) for a, b in zip(filled, ends, strict=True)]
+        boxes.append((track_id, timescale, filled[0],
                       list(zip(sizes, durations, strict=True))))
     # One sidx per track (as ffmpeg's global_sidx); each one's first_offset skips the
     # sidx boxes after it, so every index points at the same first moof.
@@ -146,7 +177,8 @@ def build_layout(directory: Path, duration: float) -> Layout:
     sidx = b"".join(sidx_list)
     fill_durations(init, duration)
     parts: list[Part] = [bytes(init), sidx]
-    parts += [FilePart(str(directory / n), 0, s) for n, s in zip(names, sizes, strict=True)]
+    parts += [FilePart(str(directory / n), 0, s)
+              for n, s in zip(names, file_sizes, strict=True)]
     stamp.update(bytes(init))
     tag = f'"p-{stamp.hexdigest()}"'
     return Layout(tuple(parts), Validators(tag, newest // 1_000_000_000), duration)
