@@ -52,12 +52,14 @@ class Database:
         await self._writer.close()
 
     async def fetch_one(self, sql: str, params: Params = ()) -> Row | None:
-        async with self._reader.execute(sql, params) as cursor:
-            return await cursor.fetchone()
+        rows = await self.fetch_all(sql, params)
+        return rows[0] if rows else None
 
     async def fetch_all(self, sql: str, params: Params = ()) -> list[Row]:
-        async with self._reader.execute(sql, params) as cursor:
-            return list(await cursor.fetchall())
+        # Execute and fetch in ONE call on the connection's thread. A statement left active
+        # between two awaits keeps the reader's read transaction (and so its WAL snapshot)
+        # open, and a concurrent query would then miss rows committed meanwhile.
+        return list(await self._reader.execute_fetchall(sql, params))
 
     async def fetch_value(self, sql: str, params: Params = ()) -> Any:
         row = await self.fetch_one(sql, params)
