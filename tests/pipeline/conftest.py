@@ -39,7 +39,7 @@ CLIPS: dict[str, Clip] = {
     "remux_360p.mp4": Clip(640, 360, seconds=4.0, gop=30, options={
         "crf": "30", "preset": "veryfast", "x264-params": "scenecut=0"}),
     # Long enough that a job can be interrupted while it runs (about 4 s of work here).
-    "long_480p.mp4": Clip(854, 480, seconds=20.0, gop=60, options=LOW),
+    "long_480p.mp4": Clip(854, 480, seconds=40.0, gop=60, options=LOW),
 }
 
 
