@@ -111,6 +111,13 @@ def long_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_clip(path, Clip(width=320, height=240, fps=25, seconds=8.0, gop=25))
 
 
+@pytest.fixture
+def context(browser: Any) -> Iterator[Any]:
+    ctx = browser.new_context(viewport={"width": 1280, "height": 800})
+    yield ctx
+    ctx.close()
+
+
 @pytest.fixture(scope="module")
 def screenshots() -> Path:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
