@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import random
+import shutil
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -12,6 +14,8 @@ import av.error
 import av.filter
 from av.audio.frame import AudioFrame
 from av.video.frame import PictureType, VideoFrame
+
+from media.fmp4 import iter_boxes
 
 
 @dataclass
@@ -117,3 +121,51 @@ def make_clip(path: Path, clip: Clip) -> Path:
         out.mux(astream.encode(None))
     out.close()
     return path
+
+
+def clip_maker(root: Path, clips: dict[str, Clip]) -> Callable[[str], Path]:
+    """clip(name) -> path of a clip from `clips` (made once), or of a broken file made
+    from one: truncated.mp4/.mkv, garbage.mp4 (noise over the media data), image.mp4 or
+    png.mp4 (a PNG), empty.mp4, text.mp4."""
+    made: dict[str, Path] = {}
+
+    def get(name: str) -> Path:
+        if name in made:
+            return made[name]
+        path = root / name
+        if name in clips:
+            make_clip(path, clips[name])
+        elif name == "truncated.mp4":
+            # Index (moov) in front, media data cut in the middle.
+            whole = root / "whole.mp4"
+            spec = clips["h264_720p.mp4"]
+            make_clip(
+                whole, Clip(**{**spec.__dict__, "container_options": {"movflags": "faststart"}})
+            )
+            data = whole.read_bytes()
+            path.write_bytes(data[: len(data) // 2])
+        elif name == "truncated.mkv":
+            data = get("hevc10.mkv").read_bytes()
+            path.write_bytes(data[: len(data) * 6 // 10])
+        elif name == "garbage.mp4":
+            # Valid container, undecodable video: the media data overwritten with noise.
+            data = bytearray(get("no_audio.mp4").read_bytes())
+            for kind, start, end in iter_boxes(data):
+                if kind == b"mdat":
+                    data[start:end] = random.Random(1).randbytes(end - start)
+            path.write_bytes(bytes(data))
+        elif name in ("image.mp4", "png.mp4"):
+            frame = av.VideoFrame(64, 48, "rgb24")
+            png = root / "image.png"
+            frame.save(str(png))
+            shutil.copy(png, path)
+        elif name == "empty.mp4":
+            path.write_bytes(b"")
+        elif name == "text.mp4":
+            path.write_text("this is not a video\n" * 50)
+        else:
+            raise KeyError(name)
+        made[name] = path
+        return path
+
+    return get

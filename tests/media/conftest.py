@@ -6,16 +6,12 @@ display matrix in the mp4), so no ffmpeg CLI is needed to make any clip.
 
 from __future__ import annotations
 
-import random
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-import av
 import pytest
 
-from media.fmp4 import iter_boxes
-from tests.media.clips import Clip, make_clip
+from tests.media.clips import Clip, clip_maker
 
 LOW_RATE = {"crf": "32", "preset": "veryfast"}
 
@@ -65,47 +61,4 @@ CLIPS: dict[str, Clip] = {
 
 @pytest.fixture(scope="session")
 def clip(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
-    """clip(name) -> path of a clip from CLIPS, or of a broken file made from one."""
-    root = tmp_path_factory.mktemp("clips")
-    made: dict[str, Path] = {}
-
-    def get(name: str) -> Path:
-        if name in made:
-            return made[name]
-        path = root / name
-        if name in CLIPS:
-            make_clip(path, CLIPS[name])
-        elif name == "truncated.mp4":
-            # Index (moov) in front, media data cut in the middle.
-            whole = root / "whole.mp4"
-            spec = CLIPS["h264_720p.mp4"]
-            make_clip(
-                whole, Clip(**{**spec.__dict__, "container_options": {"movflags": "faststart"}})
-            )
-            data = whole.read_bytes()
-            path.write_bytes(data[: len(data) // 2])
-        elif name == "truncated.mkv":
-            data = get("hevc10.mkv").read_bytes()
-            path.write_bytes(data[: len(data) * 6 // 10])
-        elif name == "garbage.mp4":
-            # Valid container, undecodable video: the media data overwritten with noise.
-            data = bytearray(get("no_audio.mp4").read_bytes())
-            for kind, start, end in iter_boxes(data):
-                if kind == b"mdat":
-                    data[start:end] = random.Random(1).randbytes(end - start)
-            path.write_bytes(bytes(data))
-        elif name == "image.mp4":
-            frame = av.VideoFrame(64, 48, "rgb24")
-            png = root / "image.png"
-            frame.save(str(png))
-            shutil.copy(png, path)
-        elif name == "empty.mp4":
-            path.write_bytes(b"")
-        elif name == "text.mp4":
-            path.write_text("this is not a video\n" * 50)
-        else:
-            raise KeyError(name)
-        made[name] = path
-        return path
-
-    return get
+    return clip_maker(tmp_path_factory.mktemp("clips"), CLIPS)

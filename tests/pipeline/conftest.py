@@ -6,22 +6,19 @@ from __future__ import annotations
 import asyncio
 import shutil
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-import av
 import pytest
-from aiohttp.pytest_plugin import AiohttpClient
 from aiohttp.test_utils import TestClient
 
 from server import jobs, keys, storage, videos
-from server.app import create_app
 from server.config import Config
 from tests.conftest import make_config
 from tests.helpers import User, sign_up
-from tests.media.clips import Clip, make_clip
+from tests.media.clips import Clip, clip_maker
 
 LOW = {"crf": "32", "preset": "ultrafast"}
 CLIPS: dict[str, Clip] = {
@@ -45,34 +42,7 @@ CLIPS: dict[str, Clip] = {
 
 @pytest.fixture(scope="session")
 def clip(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
-    root = tmp_path_factory.mktemp("pipeline-clips")
-    made: dict[str, Path] = {}
-
-    def get(name: str) -> Path:
-        if name in made:
-            return made[name]
-        path = root / name
-        if name in CLIPS:
-            make_clip(path, CLIPS[name])
-        elif name == "truncated.mp4":
-            whole = root / "whole.mp4"
-            spec = CLIPS["h264_720p.mp4"]
-            make_clip(whole, Clip(**{**spec.__dict__,
-                                     "container_options": {"movflags": "faststart"}}))
-            data = whole.read_bytes()
-            path.write_bytes(data[: len(data) // 2])
-        elif name == "png.mp4":
-            png = root / "image.png"
-            av.VideoFrame(64, 48, "rgb24").save(str(png))
-            shutil.copy(png, path)
-        elif name == "empty.mp4":
-            path.write_bytes(b"")
-        else:
-            raise KeyError(name)
-        made[name] = path
-        return path
-
-    return get
+    return clip_maker(tmp_path_factory.mktemp("pipeline-clips"), CLIPS)
 
 
 def pipeline_config(data_dir: Path, **overrides: Any) -> Config:
@@ -85,11 +55,6 @@ def pipeline_config(data_dir: Path, **overrides: Any) -> Config:
 @pytest.fixture
 def config(tmp_path: Path) -> Config:
     return pipeline_config(tmp_path / "data")
-
-
-@pytest.fixture
-async def client(aiohttp_client: AiohttpClient, config: Config) -> AsyncIterator[TestClient]:
-    yield await aiohttp_client(create_app(config))
 
 
 @pytest.fixture
