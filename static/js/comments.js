@@ -1,6 +1,6 @@
 // Threaded comments: top-level comments with their replies, a reply form under each.
 import { api, items, query, session } from './api.js';
-import { clear, errorBox, h, timeAgo, toast } from './dom.js';
+import { clear, errorBox, h, handleSubmit, timeAgo, toast } from './dom.js';
 
 function authorName(comment) {
   const a = comment.author;
@@ -18,21 +18,12 @@ function commentForm(videoId, parentId, onPosted, { autofocus = false } = {}) {
   const status = h('div');
   const submit = h('button', { type: 'submit', class: 'btn btn-primary', text: parentId ? 'Reply' : 'Comment' });
   const form = h('form', { class: 'comment-form' }, text, status, h('div', { class: 'row-end' }, submit));
-  form.addEventListener('submit', async (event) => {
-    event.preventDefault();
-    clear(status);
-    submit.disabled = true;
-    try {
-      const body = { body: text.value };
-      if (parentId) body.parent_id = parentId;
-      const comment = await api(`/api/videos/${videoId}/comments`, { method: 'POST', body });
-      text.value = '';
-      onPosted(comment);
-    } catch (err) {
-      clear(status, errorBox(err));
-    } finally {
-      submit.disabled = false;
-    }
+  handleSubmit(form, submit, status, async () => {
+    const body = { body: text.value };
+    if (parentId) body.parent_id = parentId;
+    const comment = await api(`/api/videos/${videoId}/comments`, { method: 'POST', body });
+    text.value = '';
+    onPosted(comment);
   });
   if (autofocus) setTimeout(() => text.focus(), 0);
   return form;

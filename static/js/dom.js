@@ -90,6 +90,23 @@ export function errorBox(error) {
   return box;
 }
 
+// Every form submits the same way: the button is disabled while the request runs, and a
+// failure shows the API's problem detail in the form's status box.
+export function handleSubmit(form, submit, status, action) {
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    clear(status);
+    submit.disabled = true;
+    try {
+      await action();
+    } catch (err) {
+      clear(status, errorBox(err));
+    } finally {
+      submit.disabled = false;
+    }
+  });
+}
+
 export function field(label, input, hint) {
   const id = input.id || `f-${Math.random().toString(36).slice(2, 9)}`;
   input.id = id;

@@ -1,5 +1,5 @@
 import { api, items, loadUser, session, signOut } from '../api.js';
-import { clear, errorBox, field, h, timeAgo, toast } from '../dom.js';
+import { clear, errorBox, field, h, handleSubmit, timeAgo, toast } from '../dom.js';
 import { requireSignIn } from '../components.js';
 
 const SECTIONS = [['profile', 'Profile'], ['preferences', 'Preferences'], ['password', 'Password'],
@@ -11,18 +11,9 @@ function form(children, onSubmit, label = 'Save') {
   const status = h('div');
   const submit = h('button', { type: 'submit', class: 'btn btn-primary', text: label });
   const el = h('form', { class: 'card-form' }, children, status, h('div', { class: 'row-end' }, submit));
-  el.addEventListener('submit', async (event) => {
-    event.preventDefault();
-    clear(status);
-    submit.disabled = true;
-    try {
-      const message = await onSubmit();
-      if (message) clear(status, h('p', { class: 'success', role: 'status', text: message }));
-    } catch (err) {
-      clear(status, errorBox(err));
-    } finally {
-      submit.disabled = false;
-    }
+  handleSubmit(el, submit, status, async () => {
+    const message = await onSubmit();
+    if (message) clear(status, h('p', { class: 'success', role: 'status', text: message }));
   });
   return el;
 }

@@ -1,5 +1,5 @@
 import { signIn } from '../api.js';
-import { clear, errorBox, field, h } from '../dom.js';
+import { clear, field, h, handleSubmit } from '../dom.js';
 
 export function nextPath() {
   const next = new URLSearchParams(location.search).get('next') || '/';
@@ -16,17 +16,9 @@ export default async function signin(main, _params, { navigate }) {
     h('h1', { text: 'Sign in' }), field('Username', username), field('Password', password), status,
     h('div', { class: 'row-end' }, submit),
     h('p', { class: 'muted' }, 'New here? ', h('a', { href: '/signup', text: 'Create an account' })));
-  form.addEventListener('submit', async (event) => {
-    event.preventDefault();
-    clear(status);
-    submit.disabled = true;
-    try {
-      await signIn(username.value.trim(), password.value);
-      navigate(nextPath(), { replace: true });
-    } catch (err) {
-      clear(status, errorBox(err));
-      submit.disabled = false;
-    }
+  handleSubmit(form, submit, status, async () => {
+    await signIn(username.value.trim(), password.value);
+    navigate(nextPath(), { replace: true });
   });
   clear(main, h('section', { class: 'narrow' }, form));
   username.focus();

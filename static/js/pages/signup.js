@@ -1,5 +1,5 @@
 import { signUp } from '../api.js';
-import { clear, errorBox, field, h } from '../dom.js';
+import { clear, field, h, handleSubmit } from '../dom.js';
 import { nextPath } from './signin.js';
 
 export default async function signup(main, _params, { navigate }) {
@@ -15,17 +15,9 @@ export default async function signup(main, _params, { navigate }) {
     field('Email (optional)', email), field('Password', password, 'At least 8 characters.'), status,
     h('div', { class: 'row-end' }, submit),
     h('p', { class: 'muted' }, 'Already have an account? ', h('a', { href: '/signin', text: 'Sign in' })));
-  form.addEventListener('submit', async (event) => {
-    event.preventDefault();
-    clear(status);
-    submit.disabled = true;
-    try {
-      await signUp(username.value.trim(), password.value, email.value.trim());
-      navigate(nextPath(), { replace: true });
-    } catch (err) {
-      clear(status, errorBox(err));
-      submit.disabled = false;
-    }
+  handleSubmit(form, submit, status, async () => {
+    await signUp(username.value.trim(), password.value, email.value.trim());
+    navigate(nextPath(), { replace: true });
   });
   clear(main, h('section', { class: 'narrow' }, form));
   username.focus();
