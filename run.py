@@ -7,11 +7,10 @@ import logging
 import ssl
 import sys
 
-from aiohttp import web
-
 from server.accesslog import RedactingAccessLogger
 from server.app import create_app
 from server.config import Config, argument_parser, build_config
+from server.serving import serve
 
 
 def _ssl_context(config: Config) -> ssl.SSLContext | None:
@@ -42,20 +41,17 @@ def main(argv: list[str] | None = None) -> int:
     try:
         import uvloop
 
-        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+        loop: asyncio.AbstractEventLoop = uvloop.new_event_loop()
     except ImportError:
-        pass
-    # run_app handles SIGINT and SIGTERM: it stops accepting, finishes in-flight requests
-    # and runs every cleanup context (workers, database) before exiting.
-    web.run_app(
-        create_app(config),
-        host=config.host,
-        port=config.port,
+        loop = asyncio.new_event_loop()
+    # Like web.run_app: SIGINT and SIGTERM stop accepting, finish in-flight requests and
+    # run every cleanup context (workers, database) before exiting.
+    serve(
+        create_app(config), config.host, config.port, loop=loop,
         ssl_context=ssl_context,
         access_log=logging.getLogger("aiohttp.access") if config.access_log else None,
         access_log_class=RedactingAccessLogger,
-        shutdown_timeout=10.0,
-        print=lambda text: logging.getLogger("reelhouse").info(
+        announce=lambda: logging.getLogger("reelhouse").info(
             "listening on %s://%s:%s", "https" if config.tls_cert else "http",
             config.host, config.port),
     )

@@ -11,6 +11,8 @@ import re
 from aiohttp.abc import AbstractAccessLogger
 from aiohttp.web import BaseRequest, StreamResponse
 
+# remote "METHOD target HTTP/x.y" status bytes seconds "user agent"
+LINE_FORMAT = '%s "%s %s HTTP/%d.%d" %d %d %.6fs "%s"'
 _SECRET_PARAMS = re.compile(r"(?i)\b(token|sig|access_token|refresh_token)=[^&\s]*")
 
 
@@ -21,7 +23,7 @@ def redact(target: str) -> str:
 class RedactingAccessLogger(AbstractAccessLogger):
     def log(self, request: BaseRequest, response: StreamResponse, time: float) -> None:
         self.logger.info(
-            '%s "%s %s HTTP/%d.%d" %d %d %.6fs "%s"',
+            LINE_FORMAT,
             request.remote, request.method, redact(request.path_qs),
             request.version.major, request.version.minor, response.status,
             response.body_length, time, request.headers.get("User-Agent", "-"),

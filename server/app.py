@@ -13,6 +13,7 @@ from server import keys, live
 from server.bus import Bus
 from server.config import Config, load_secret_key
 from server.db import Database
+from server.fastlane import AnswerBook, remember_offered
 from server.metrics import Metrics
 from server.middleware import edge_middleware, security_headers
 from server.openapi import build_document
@@ -72,9 +73,11 @@ def create_app(config: Config, **extra: Any) -> web.Application:
     app[keys.METRICS] = metrics
     app[keys.RATE_LIMITER] = limiter
     app[keys.OPENAPI] = build_document(API_MODULES)
+    app[keys.ANSWERS] = AnswerBook(config, limiter, metrics.http)
     add_routes(app)
     live.setup(app)
     app.on_response_prepare.append(security_headers)
     app.on_response_prepare.append(close_after_splice)
+    app.on_response_prepare.append(remember_offered)  # last: sees every header
     app.cleanup_ctx.extend(CLEANUP_CONTEXTS)
     return app

@@ -15,12 +15,12 @@ from typing import Any
 
 from aiohttp import hdrs, web
 
-from server import keys, storage
+from server import fastlane, keys, storage
 from server.errors import NotFound
 from server.identity import current_viewer
 from server.openapi import header_param, op, path_param, query_param
 from server.playback import hls
-from server.playback.access import Access, authorize, cache_control
+from server.playback.access import Access, MediaVideo, authorize, cache_control
 from server.playback.files import FilePart, send_parts
 from server.playback.state import PlaybackState, state
 
@@ -70,17 +70,6 @@ def _part(request: web.Request, name: str, pattern: re.Pattern[str]) -> re.Match
     return match
 
 
-def _accepts_gzip(request: web.Request) -> bool:
-    accepted = request.headers.get(hdrs.ACCEPT_ENCODING)
-    if not accepted:
-        return False
-    for item in accepted.split(","):
-        coding, _, params = item.strip().partition(";")
-        if coding.strip().lower() in ("gzip", "*"):
-            return params.replace(" ", "").lower() not in ("q=0", "q=0.0", "q=0.00", "q=0.000")
-    return False
-
-
 def _conditional(request: web.Request) -> bool:
     headers = request.headers
     for name in CONDITIONAL:
@@ -117,18 +106,36 @@ TEXT_HEADERS = {(public, ready, gz): _text_headers(public, ready, gz)
                 for public in (True, False) for ready in (True, False) for gz in (True, False)}
 
 
+def _still_true(request: web.Request, st: PlaybackState, path: str, flavour: str,
+                video: MediaVideo, rendered: hls.Rendered) -> fastlane.Revalidator:
+    """For the fast lane: the same checks the full stack makes, without a request. The
+    video is as public and as processed as it was, and the playlist is unchanged."""
+    db = request.app[keys.DB]
+
+    async def still_true() -> bool:
+        now = await st.videos.video(db, video.public_id)
+        if now is None or (now.privacy, now.status) != (video.privacy, video.status):
+            return False
+        return await st.playlists.get(path, None, flavour) is rendered
+    return still_true
+
+
 async def _text(request: web.Request, path: str, flavour: str, content_type: str,
                 st: PlaybackState, access: Access) -> web.StreamResponse:
     sig = _grant_for_playlist(request, access)
     rendered = st.playlists.fresh(path, sig, flavour) or await st.playlists.get(
         path, sig, flavour)
-    gz = _accepts_gzip(request)
+    gz = fastlane.accepts_gzip(request.headers.get(hdrs.ACCEPT_ENCODING))
     body, validators = ((rendered.gzipped, rendered.gzip_validators) if gz
                         else (rendered.body, rendered.validators))
     video = access.video
     base = TEXT_HEADERS[video.privacy == "public", video.status == "ready", gz]
     if not _conditional(request):
-        # The hot path: nothing to evaluate, answer from memory.
+        # The hot path: nothing to evaluate, answer from memory (and, for anonymous
+        # viewers, let the fast lane repeat it for a moment: server/fastlane.py).
+        if sig is None:
+            fastlane.offer(request, video.public_id, gz,
+                           _still_true(request, st, path, flavour, video, rendered))
         return web.Response(body=body, headers={
             **base, "ETag": validators.etag, "Accept-Ranges": "bytes",
             hdrs.CONTENT_TYPE: content_type})

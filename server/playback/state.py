@@ -11,6 +11,8 @@ from pathlib import Path
 
 from aiohttp import web
 
+from server import keys
+from server.fastlane import AnswerBook
 from server.playback.access import VideoCache
 from server.playback.files import OpenFiles, file_validators
 from server.playback.hls import PlaylistCache
@@ -63,10 +65,13 @@ class PlaybackState:
     ts: TsCache = field(default_factory=TsCache)
     files: OpenFiles = field(default_factory=OpenFiles)
     media_root: str | None = None
+    answers: AnswerBook | None = None  # the fast lane's remembered playlists
 
     def forget_video(self, public_id: str, directory: Path) -> None:
         """Called when a video changes (privacy) or goes away (files removed)."""
         self.videos.forget(public_id)
+        if self.answers is not None:
+            self.answers.forget_video(public_id)
         prefix = str(directory)
         self.playlists.forget(prefix)
         self.layouts.forget(prefix)
@@ -78,7 +83,7 @@ PLAYBACK: web.AppKey[PlaybackState] = web.AppKey("playback", PlaybackState)
 
 
 def install(app: web.Application) -> None:
-    playback = PlaybackState()
+    playback = PlaybackState(answers=app.get(keys.ANSWERS))
     app[PLAYBACK] = playback
 
     async def close_files(_app: web.Application) -> None:
