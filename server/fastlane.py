@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import logging
+import re
 import time
 import weakref
 from collections.abc import Awaitable, Callable
@@ -49,6 +50,8 @@ _DISQUALIFYING = frozenset({
     "if-modified-since", "if-unmodified-since", "content-length", "transfer-encoding",
     "expect", "upgrade", "te", "x-http-method-override",
 })
+_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # RFC 9110 5.6.2
+_CONTROL = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 _DROPPED_RESPONSE_HEADERS = frozenset({
     "date", "content-length", "server", "connection", "transfer-encoding",
 })
@@ -127,6 +130,7 @@ class AnswerBook:
         self._per_minute = config.rate_limit_per_minute
         self._trusted = frozenset(config.trusted_proxy_set)
         self._clock = _Clock()
+        self.answered = 0  # requests the lane answered itself
         self.access_log: logging.Logger | None = None
 
     def __len__(self) -> int:
@@ -135,8 +139,9 @@ class AnswerBook:
     def remember(self, request: web.Request, response: web.Response, route: str,
                  offer: Offer) -> None:
         body = response.body
-        if not isinstance(body, bytes) or response.status != 200:
-            return
+        if (not isinstance(body, bytes) or response.status != 200 or response.cookies
+                or hdrs.SET_COOKIE in response.headers):
+            return  # an answer for one client only
         lines = [f"HTTP/1.1 {response.status} {response.reason}"]
         for name, value in response.headers.items():
             lowered = name.lower()
@@ -197,6 +202,7 @@ class AnswerBook:
         if not verdict.allowed:
             return None  # the full stack says 429, with its Retry-After
         self._stats.observe("GET", answer.route, 200, time.perf_counter() - started)
+        self.answered += 1
         return b"".join((answer.head, self._clock.date_line(), _rate_lines(verdict),
                          b"\r\n", answer.body))
 
@@ -235,14 +241,16 @@ def _parse(head: bytes) -> _Head | None:
     has_host = False
     for line in head[line_end + 2:].split(b"\r\n"):
         name, colon, value = line.partition(b":")
-        # No obs-fold, no space before the colon (RFC 9112 5.1 and 5.2).
-        if not colon or not name or name[-1:] in (b" ", b"\t") or line[:1] in (b" ", b"\t"):
+        # A token before the colon, no obs-fold, no control bytes (RFC 9112 5.1, 5.2).
+        if not colon or _TOKEN.fullmatch(name) is None or _CONTROL.search(value):
             return None
         key = name.decode("latin-1").lower()
         if key in _DISQUALIFYING:
             return None
         text = value.decode("latin-1").strip()
         if key == "host":
+            if has_host:
+                return None  # RFC 9112 3.2: more than one Host is a 400
             has_host = True
         elif key == "accept-encoding":
             accepted = text if accepted is None else f"{accepted}, {text}"
