@@ -20,6 +20,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from server.uploads.store import WRITEBACK_BYTES, start_writeback
+
 AVAILABLE = hasattr(os, "splice") and hasattr(fcntl, "F_SETPIPE_SZ")
 PIPE_BYTES = 1 << 20  # the default /proc/sys/fs/pipe-max-size; fewer, larger moves
 IDLE_MS = 50  # nothing arrived for this long: hand the wait back to the event loop
@@ -48,6 +50,7 @@ class SocketMover:
         except BaseException:
             self.close()
             raise
+        self._unflushed = 0
         self._poll = select.poll()
         self._poll.register(self.sock, select.POLLIN | select.POLLERR | select.POLLHUP)
 
@@ -84,6 +87,10 @@ class SocketMover:
             if done == 0:
                 raise OSError("short move from the pipe to the upload's file")
             count -= done
+            self._unflushed += done
+        if self._unflushed >= WRITEBACK_BYTES:
+            self._unflushed = 0
+            start_writeback(self._fd)
 
     def close(self) -> None:
         for fd in (self._fd, self._pipe_r, self._pipe_w, self.sock):

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from server.uploads import store
 from server.uploads.receive import SPLICE_MIN_BYTES
 from tests.uploads.serverproc import ServerProcess, upload_file
 from tests.uploads.test_crash_and_memory import _send_headers
@@ -92,3 +94,19 @@ def test_takeover_of_a_stalled_spliced_patch(server: ServerProcess, clip_bytes: 
     assert f"Upload-Offset: {len(body)}" in reply
     stalled.close()
     fresh.close()
+
+
+def test_writeback_starts_while_bytes_arrive(tmp_path: Path) -> None:
+    """sync_file_range(2) is reached through ctypes and accepted for an upload's file; a
+    descriptor it cannot take (a pipe) reports False instead of raising."""
+    path = tmp_path / "upload"
+    writer = store.ChunkWriter(path)
+    writer.write([os.urandom(store.WRITEBACK_BYTES)])
+    assert store.start_writeback(writer._fd) is True
+    writer.close()
+    read_end, write_end = os.pipe()
+    try:
+        assert store.start_writeback(write_end) is False
+    finally:
+        os.close(read_end)
+        os.close(write_end)
