@@ -21,7 +21,8 @@ from aiohttp.test_utils import TestClient
 
 from server import keys, storage
 from server.app import create_app
-from server.fastlane import AnswerBook, _parse
+from server.fastlane import AnswerBook
+from server.fastlane.protocol import parse
 from tests.conftest import LaneTestServer, make_config
 from tests.helpers import sign_up
 from tests.playback.conftest import Tree, add_video
@@ -312,12 +313,57 @@ GOOD = b"GET /p/index.m3u8 HTTP/1.1\r\nHost: h\r\nAccept-Encoding: gzip;q=1\r\nU
     GOOD + b"\r\nUpgrade: websocket",
 ])
 def test_heads_the_lane_leaves_to_the_full_stack(head: bytes) -> None:
-    assert _parse(head) is None
+    assert parse(head) is None
 
 
 def test_head_the_lane_reads() -> None:
-    parsed = _parse(GOOD + b"\r\nX-Forwarded-For: 10.0.0.1\r\nConnection: Keep-Alive")
+    parsed = parse(GOOD + b"\r\nX-Forwarded-For: 10.0.0.1\r\nConnection: Keep-Alive")
     assert parsed is not None
     assert (parsed.target, parsed.gzipped, parsed.forwarded, parsed.agent) == (
         b"/p/index.m3u8", True, "10.0.0.1", "tv")
-    assert _parse(GOOD.replace(b"gzip;q=1", b"gzip;q=0")).gzipped is False  # type: ignore[union-attr]
+    assert parse(GOOD.replace(b"gzip;q=1", b"gzip;q=0")).gzipped is False  # type: ignore[union-attr]
+
+
+async def test_a_connection_comes_back_to_the_lane_between_full_stack_answers(
+        client: TestClient, hls_tree: Tree) -> None:
+    owner = await sign_up(client, "lane-back")
+    vid = await add_video(client, owner, hls_tree)
+    path = f"/api/videos/{vid}/{MEDIA}"
+    conn = await Conn.open(client)
+    first = await conn.get(path)  # not remembered yet: the full stack answers
+    assert first.status == 200 and book(client).answered == 0
+    assert (await conn.get(path)).body == first.body
+    assert book(client).answered == 1
+    poster = await conn.get(f"/api/videos/{vid}/poster.jpg")
+    assert poster.body == (hls_tree.root / "poster.jpg").read_bytes()
+    api = await conn.get(f"/api/videos/{vid}")
+    assert api.status == 200 and b'"streams"' in api.body
+    assert (await conn.get(path)).body == first.body
+    assert book(client).answered == 2
+    # Pipelined behind a request the full stack holds, the playlist waits its turn there.
+    await conn.send(request(f"/api/videos/{vid}/poster.jpg"), request(path))
+    assert (await conn.reply()).body == poster.body
+    assert (await conn.reply()).body == first.body
+    assert book(client).answered == 2
+    assert (await conn.get(path)).body == first.body
+    assert book(client).answered == 3
+    conn.close()
+
+
+async def test_a_request_with_a_body_gives_the_connection_to_aiohttp(
+        client: TestClient, hls_tree: Tree) -> None:
+    owner = await sign_up(client, "lane-body")
+    vid = await add_video(client, owner, hls_tree)
+    path = f"/api/videos/{vid}/{MEDIA}"
+    await warm(client, path)
+    conn = await Conn.open(client)
+    assert (await conn.get(path)).status == 200 and book(client).answered == 1
+    body = '{"position": 1.5}'
+    await conn.send(f"POST /api/videos/{vid}/progress HTTP/1.1\r\nHost: test\r\n"
+                    f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+                    + body + request(path))
+    progress, playlist = await conn.reply(), await conn.reply()
+    assert progress.status in (200, 204) and playlist.status == 200
+    assert (await conn.get(path)).status == 200
+    assert book(client).answered == 1  # aiohttp's connection from the POST on
+    conn.close()

@@ -97,3 +97,21 @@ async def test_sendfile_path_of_run_py(served: str, hls_tree: Tree) -> None:
     code, _, err = await run("ffmpeg", "-v", "error", "-i", f"{served}/progressive/360p.mp4",
                              "-f", "null", "-")
     assert code == 0 and not err.strip(), err
+
+
+async def test_fast_lane_of_run_py(served: str, hls_tree: Tree) -> None:
+    """Under uvloop, as deployed: a kept-alive connection mixing segments and playlists
+    gets each playlist after the first from the fast lane, byte for byte."""
+    playlist = (hls_tree.root / "hls" / "360p" / "index.m3u8").read_bytes()
+    segment = (hls_tree.root / "hls" / "360p" / "seg_00000.m4s").read_bytes()
+    base = served.split("/api/")[0]
+    connector = aiohttp.TCPConnector(limit=1)  # one connection for every request
+    async with aiohttp.ClientSession(connector=connector) as session:
+        for _ in range(3):
+            async with session.get(f"{served}/hls/360p/index.m3u8") as resp:
+                assert resp.status == 200 and await resp.read() == playlist
+            async with session.get(f"{served}/hls/360p/seg_00000.m4s") as resp:
+                assert resp.status == 200 and await resp.read() == segment
+        async with session.get(f"{base}/metrics") as resp:
+            metrics = await resp.text()
+    assert "reelhouse_fast_lane_answers_total 2.0" in metrics
