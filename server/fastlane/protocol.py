@@ -37,10 +37,11 @@ from server.fastlane.answers import (
 )
 
 KEEPALIVE_SECONDS = 75.0  # aiohttp's keep-alive timeout, for connections the lane holds
+PARSED_HEADS = 1024  # a player sends the same head every time: parse it once
 _BODY_OR_SWITCH = (b"\ncontent-length", b"\ntransfer-encoding", b"\nupgrade", b"\n ", b"\n\t")
 
 
-@dataclass
+@dataclass(frozen=True)
 class Head:
     target: bytes
     gzipped: bool
@@ -84,6 +85,20 @@ def parse(head: bytes) -> Head | None:
     if not has_host:
         return None  # RFC 9112 3.2: the full stack answers 400
     return Head(target, accepts_gzip(accepted), forwarded, agent)
+
+
+_parsed: dict[bytes, Head] = {}
+
+
+def parse_cached(head: bytes) -> Head | None:
+    parsed = _parsed.get(head)
+    if parsed is None:
+        parsed = parse(head)
+        if parsed is not None:
+            if len(_parsed) >= PARSED_HEADS:
+                _parsed.clear()
+            _parsed[head] = parsed
+    return parsed
 
 
 def _whole_without_body(head: bytes) -> bool:
@@ -144,7 +159,7 @@ class LaneProtocol(asyncio.Protocol):
     def _answer(self, head: bytes) -> bool:
         assert self._transport is not None
         started = time.perf_counter()
-        parsed = parse(head)
+        parsed = parse_cached(head)
         if parsed is None:
             return False
         reply = self._book.reply(parsed.target, parsed.gzipped, self._peer, parsed.forwarded,
