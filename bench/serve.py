@@ -6,7 +6,7 @@ Makes a data directory with one public video (a 2 MB segment, a media playlist a
 64 MB original), starts `run.py` on it (rate limits and access log off) and nginx with a
 generated config serving the same folder at the same URLs, both on 127.0.0.1 (one server
 process; nginx with one worker unless --nginx-workers says otherwise; the server copies
-large sendfile pieces from a thread, so it may use a second core), and drives both with
+sendfile pieces over 4 MiB from a thread, so it may use a second core), and drives both with
 wrk (1 thread, 64 connections, 3 s runs, alternating four rounds per case and keeping each
 side's best round):
 

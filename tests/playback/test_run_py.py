@@ -5,6 +5,7 @@ which the in-process test server (asyncio's loop) never takes."""
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import socket
 import sqlite3
@@ -16,6 +17,7 @@ import aiohttp
 import pytest
 
 from server.db import Database
+from server.playback.files import OFFLOAD_BYTES
 from tests.playback.conftest import Tree
 from tests.playback.test_clients import run
 
@@ -115,3 +117,21 @@ async def test_fast_lane_of_run_py(served: str, hls_tree: Tree) -> None:
         async with session.get(f"{base}/metrics") as resp:
             metrics = await resp.text()
     assert "reelhouse_fast_lane_answers_total 2.0" in metrics
+
+
+async def test_large_pieces_go_through_the_threaded_sendfile(
+        served: str, tmp_path: Path) -> None:
+    """Pieces of OFFLOAD_BYTES or more are copied by a worker thread: a whole large file
+    and a large range of it arrive intact, on one kept-alive connection."""
+    big = os.urandom(OFFLOAD_BYTES * 2 + 12345)
+    (tmp_path / "data" / "media" / VIDEO / "original").write_bytes(big)
+    connector = aiohttp.TCPConnector(limit=1)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        async with session.get(f"{served}/original") as resp:
+            assert resp.status == 200 and await resp.read() == big
+        first, last = 1000, OFFLOAD_BYTES + 999_999
+        async with session.get(f"{served}/original",
+                               headers={"Range": f"bytes={first}-{last}"}) as resp:
+            assert resp.status == 206 and await resp.read() == big[first:last + 1]
+        async with session.get(f"{served}/original", headers={"Range": "bytes=-10"}) as resp:
+            assert await resp.read() == big[-10:]
