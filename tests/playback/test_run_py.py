@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import shutil
 import socket
 import sqlite3
@@ -103,7 +104,9 @@ async def test_sendfile_path_of_run_py(served: str, hls_tree: Tree) -> None:
 
 async def test_fast_lane_of_run_py(served: str, hls_tree: Tree) -> None:
     """Under uvloop, as deployed: a kept-alive connection mixing segments and playlists
-    gets each playlist after the first from the fast lane, byte for byte."""
+    gets each playlist after the first from the fast lane, byte for byte. (A request that
+    arrives before aiohttp is back waiting for the next one goes to aiohttp, correctly;
+    the pauses, as a player makes between fetches, keep that race out of the count.)"""
     playlist = (hls_tree.root / "hls" / "360p" / "index.m3u8").read_bytes()
     segment = (hls_tree.root / "hls" / "360p" / "seg_00000.m4s").read_bytes()
     base = served.split("/api/")[0]
@@ -114,9 +117,11 @@ async def test_fast_lane_of_run_py(served: str, hls_tree: Tree) -> None:
                 assert resp.status == 200 and await resp.read() == playlist
             async with session.get(f"{served}/hls/360p/seg_00000.m4s") as resp:
                 assert resp.status == 200 and await resp.read() == segment
+            await asyncio.sleep(0.1)
         async with session.get(f"{base}/metrics") as resp:
             metrics = await resp.text()
-    assert "reelhouse_fast_lane_answers_total 2.0" in metrics
+    answered = re.search(r"^reelhouse_fast_lane_answers_total (\S+)$", metrics, re.M)
+    assert answered is not None and float(answered.group(1)) == 2.0, answered
 
 
 async def test_large_pieces_go_through_the_threaded_sendfile(
