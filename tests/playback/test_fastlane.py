@@ -81,6 +81,12 @@ def book(client: TestClient) -> AnswerBook:
     return client.app[keys.ANSWERS]
 
 
+async def playlist_of_new_video(client: TestClient, tree: Tree, owner: str) -> tuple[str, str]:
+    """A public video of a new user: its id and its 360p media playlist's path."""
+    vid = await add_video(client, await sign_up(client, owner), tree)
+    return vid, f"/api/videos/{vid}/{MEDIA}"
+
+
 async def warm(client: TestClient, path: str, *extra: str) -> Reply:
     """The full stack's answer, on a connection of its own: a connection starts in the
     lane only while what it asks for is remembered, and leaves it for good otherwise."""
@@ -92,9 +98,7 @@ async def warm(client: TestClient, path: str, *extra: str) -> Reply:
 
 async def test_repeat_is_answered_by_the_lane_as_the_full_stack_answered(
         client: TestClient, hls_tree: Tree) -> None:
-    owner = await sign_up(client, "lane-owner")
-    vid = await add_video(client, owner, hls_tree)
-    path = f"/api/videos/{vid}/{MEDIA}"
+    _vid, path = await playlist_of_new_video(client, hls_tree, "lane-owner")
     first = await warm(client, path)
     assert first.status == 200 and book(client).answered == 0
     conn = await Conn.open(client)
@@ -145,9 +149,7 @@ async def test_made_private_is_hidden_at_once(client: TestClient, hls_tree: Tree
 async def test_other_requests_get_the_full_stack(
         client: TestClient, hls_tree: Tree, extra: tuple[str, ...], method: str,
         status: int) -> None:
-    owner = await sign_up(client, "lane-other")
-    vid = await add_video(client, owner, hls_tree)
-    path = f"/api/videos/{vid}/{MEDIA}"
+    _vid, path = await playlist_of_new_video(client, hls_tree, "lane-other")
     full = await warm(client, path)
     conn = await Conn.open(client)
     assert (await conn.get(path)).status == 200 and book(client).answered == 1
@@ -173,9 +175,7 @@ async def test_a_signed_or_queried_url_is_never_answered_by_the_lane(
 
 
 async def test_pipelined_and_split_requests(client: TestClient, hls_tree: Tree) -> None:
-    owner = await sign_up(client, "lane-pipe")
-    vid = await add_video(client, owner, hls_tree)
-    path = f"/api/videos/{vid}/{MEDIA}"
+    vid, path = await playlist_of_new_video(client, hls_tree, "lane-pipe")
     expected = (hls_tree.root / MEDIA).read_bytes()
     assert (await warm(client, path)).body == expected
     conn = await Conn.open(client)
@@ -207,9 +207,7 @@ async def test_pipelined_and_split_requests(client: TestClient, hls_tree: Tree) 
 
 async def test_a_changed_playlist_is_served_within_seconds(
         client: TestClient, hls_tree: Tree) -> None:
-    owner = await sign_up(client, "lane-change")
-    vid = await add_video(client, owner, hls_tree)
-    path = f"/api/videos/{vid}/{MEDIA}"
+    vid, path = await playlist_of_new_video(client, hls_tree, "lane-change")
     before = (await warm(client, path)).body
     conn = await Conn.open(client)
     await conn.get(path)
@@ -256,9 +254,7 @@ async def test_lane_answers_spend_the_rate_limit(limited: TestClient, hls_tree: 
 
 async def test_lane_answers_are_logged_and_counted(
         client: TestClient, hls_tree: Tree, caplog: pytest.LogCaptureFixture) -> None:
-    owner = await sign_up(client, "lane-log")
-    vid = await add_video(client, owner, hls_tree)
-    path = f"/api/videos/{vid}/{MEDIA}"
+    _vid, path = await playlist_of_new_video(client, hls_tree, "lane-log")
     book(client).access_log = logging.getLogger("aiohttp.access")
     await warm(client, path)
     conn = await Conn.open(client)
@@ -326,9 +322,7 @@ def test_head_the_lane_reads() -> None:
 
 async def test_a_connection_comes_back_to_the_lane_between_full_stack_answers(
         client: TestClient, hls_tree: Tree) -> None:
-    owner = await sign_up(client, "lane-back")
-    vid = await add_video(client, owner, hls_tree)
-    path = f"/api/videos/{vid}/{MEDIA}"
+    vid, path = await playlist_of_new_video(client, hls_tree, "lane-back")
     conn = await Conn.open(client)
     first = await conn.get(path)  # not remembered yet: the full stack answers
     assert first.status == 200 and book(client).answered == 0
@@ -352,9 +346,7 @@ async def test_a_connection_comes_back_to_the_lane_between_full_stack_answers(
 
 async def test_a_request_with_a_body_gives_the_connection_to_aiohttp(
         client: TestClient, hls_tree: Tree) -> None:
-    owner = await sign_up(client, "lane-body")
-    vid = await add_video(client, owner, hls_tree)
-    path = f"/api/videos/{vid}/{MEDIA}"
+    vid, path = await playlist_of_new_video(client, hls_tree, "lane-body")
     await warm(client, path)
     conn = await Conn.open(client)
     assert (await conn.get(path)).status == 200 and book(client).answered == 1
