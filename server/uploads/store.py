@@ -40,7 +40,7 @@ def _sync_file_range() -> Callable[[int, int, int, int], int] | None:
 
 _SYNC_FILE_RANGE = _sync_file_range()
 _SYNC_FILE_RANGE_WRITE = 2  # <fcntl.h>: start writeback, do not wait for it
-WRITEBACK_BYTES = 2 << 20
+WRITEBACK_BYTES = 4 << 20
 
 
 def start_writeback(fd: int) -> bool:
