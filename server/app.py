@@ -13,7 +13,7 @@ from server import keys, live
 from server.bus import Bus
 from server.config import Config, load_secret_key
 from server.db import Database
-from server.fastlane import AnswerBook, remember_offered
+from server.fastlane import AnswerBook, forget_answers, remember_offered
 from server.metrics import Metrics
 from server.middleware import edge_middleware, security_headers
 from server.openapi import build_document
@@ -79,5 +79,6 @@ def create_app(config: Config, **extra: Any) -> web.Application:
     app.on_response_prepare.append(security_headers)
     app.on_response_prepare.append(close_after_splice)
     app.on_response_prepare.append(remember_offered)  # last: sees every header
+    app.on_shutdown.append(forget_answers)
     app.cleanup_ctx.extend(CLEANUP_CONTEXTS)
     return app

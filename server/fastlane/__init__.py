@@ -5,11 +5,12 @@ from server.fastlane.answers import (
     Offer,
     Revalidator,
     accepts_gzip,
+    forget_answers,
     offer,
     plain_request,
     remember_offered,
 )
 from server.fastlane.protocol import LaneSite
 
-__all__ = ["AnswerBook", "LaneSite", "Offer", "Revalidator", "accepts_gzip", "offer",
-           "plain_request", "remember_offered"]
+__all__ = ["AnswerBook", "LaneSite", "Offer", "Revalidator", "accepts_gzip", "forget_answers",
+           "offer", "plain_request", "remember_offered"]

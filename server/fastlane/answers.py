@@ -149,14 +149,18 @@ class AnswerBook:
                 lines.append(f"{name}: {value}")
         lines += [f"Content-Length: {len(body)}", f"Server: {SERVER_SOFTWARE}"]
         if len(self._answers) >= MAX_ANSWERS:
-            for key in list(self._answers):
-                self._drop(key)
+            self.clear()
         self._answers[request.raw_path.encode(), offer.gzipped] = Answer(
             ("\r\n".join(lines) + "\r\n").encode("latin-1"), body, route, offer,
             time.monotonic() + FRESH_SECONDS)
 
     def forget_video(self, video_id: str) -> None:
         for key in [k for k, a in self._answers.items() if a.offer.video_id == video_id]:
+            self._drop(key)
+
+    def clear(self) -> None:
+        """At shutdown: no re-check may outlive the database it reads."""
+        for key in list(self._answers):
             self._drop(key)
 
     def _drop(self, key: tuple[bytes, bool]) -> None:
@@ -228,6 +232,11 @@ def offer(request: web.Request, video_id: str, gzipped: bool,
           still_true: Revalidator) -> None:
     if plain_request(request):
         request[OFFERED] = Offer(video_id, gzipped, still_true)
+
+
+async def forget_answers(app: web.Application) -> None:
+    """on_shutdown."""
+    app[keys.ANSWERS].clear()
 
 
 async def remember_offered(request: web.BaseRequest, response: web.StreamResponse) -> None:
