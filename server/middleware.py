@@ -80,17 +80,24 @@ async def security_headers(request: web.Request, response: web.StreamResponse) -
         headers.setdefault("Strict-Transport-Security", "max-age=31536000")
 
 
-def client_address(request: web.Request) -> str:
-    peer = request.remote or ""
-    config = request.app[keys.CONFIG]
-    if peer in config.trusted_proxy_set:
-        forwarded = request.headers.get("X-Forwarded-For", "")
-        if forwarded:
-            return forwarded.split(",")[-1].strip() or peer
+def forwarded_address(peer: str, forwarded: str | None, trusted: frozenset[str]) -> str:
+    """The client's address: the last X-Forwarded-For hop, only from a trusted proxy."""
+    if forwarded and peer in trusted:
+        return forwarded.split(",")[-1].strip() or peer
     return peer
 
 
-def _rate_headers(verdict: Verdict) -> dict[str, str]:
+def client_address(request: web.Request) -> str:
+    return forwarded_address(request.remote or "", request.headers.get("X-Forwarded-For"),
+                             request.app[keys.CONFIG].trusted_proxy_set)
+
+
+def address_bucket(kind: str, address: str) -> str:
+    """The rate limiter's key for one kind of request (any, auth, upload) from an address."""
+    return f"{kind}:ip:{address}"
+
+
+def rate_headers(verdict: Verdict) -> dict[str, str]:
     if not verdict.limit:
         return _UNLIMITED
     return {
@@ -103,7 +110,7 @@ def _rate_headers(verdict: Verdict) -> dict[str, str]:
 def _check(limiter: RateLimiter, key: str, per_minute: int) -> dict[str, str]:
     """One hit on a bucket: its RateLimit-* headers, or 429 with Retry-After."""
     verdict = limiter.hit(key, per_minute)
-    headers = _rate_headers(verdict)
+    headers = rate_headers(verdict)
     if not verdict.allowed:
         raise TooManyRequests(
             f"too many requests; try again in {verdict.reset_seconds} s",
@@ -147,12 +154,8 @@ def edge_middleware(config: Config, metrics: Metrics, limiter: RateLimiter,
         return "any", any_limit
 
     def address(request: web.Request) -> str:
-        peer = request.remote or ""
-        if peer in trusted:
-            forwarded = request.headers.get("X-Forwarded-For", "")
-            if forwarded:
-                return forwarded.split(",")[-1].strip() or peer
-        return peer
+        return forwarded_address(request.remote or "", request.headers.get("X-Forwarded-For"),
+                                 trusted)
 
     @web.middleware
     async def edge(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -177,7 +180,7 @@ def edge_middleware(config: Config, metrics: Metrics, limiter: RateLimiter,
                 if not path.startswith(STATIC_PREFIX):
                     kind, per_minute = limit_for(method, path)
                     if per_minute > 0:
-                        by_address = _check(limiter, f"{kind}:ip:{address(request)}",
+                        by_address = _check(limiter, address_bucket(kind, address(request)),
                                             per_minute)
                 try:
                     viewer = None

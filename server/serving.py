@@ -2,7 +2,7 @@
 
 `web.run_app` builds its own TCPSite; this does the same steps (runner, site, wait, a
 graceful cleanup that finishes in-flight requests and runs every cleanup context) with a
-`LaneSite` for plain HTTP, so playlist polls are answered by `server/fastlane.py`.
+`LaneSite` for plain HTTP, so playlist polls are answered by `server/fastlane/`.
 """
 
 from __future__ import annotations
@@ -23,37 +23,21 @@ from server.fastlane import LaneSite
 SHUTDOWN_SECONDS = 10.0
 
 
-async def start(app: web.Application, host: str, port: int, *,
-                ssl_context: ssl.SSLContext | None = None,
-                access_log: logging.Logger | None = None,
-                access_log_class: type[AbstractAccessLogger] | None = None,
-                handle_signals: bool = False) -> tuple[web.AppRunner, web.TCPSite]:
-    """Set up a runner and start listening; the caller cleans the runner up."""
-    kwargs = {"access_log_class": access_log_class} if access_log_class else {}
-    runner = web.AppRunner(app, handle_signals=handle_signals, access_log=access_log,
-                           shutdown_timeout=SHUTDOWN_SECONDS, **kwargs)
-    await runner.setup()
-    site: web.TCPSite
-    if ssl_context is None:
-        app[keys.ANSWERS].access_log = access_log
-        site = LaneSite(runner, app[keys.ANSWERS], host, port)
-    else:
-        site = web.TCPSite(runner, host, port, ssl_context=ssl_context)
-    try:
-        await site.start()
-    except BaseException:
-        await runner.cleanup()
-        raise
-    return runner, site
-
-
 async def _serve(app: web.Application, host: str, port: int, announce: Callable[[], None],
                  ssl_context: ssl.SSLContext | None, access_log: logging.Logger | None,
                  access_log_class: type[AbstractAccessLogger]) -> None:
-    runner, _site = await start(app, host, port, ssl_context=ssl_context,
-                                access_log=access_log, access_log_class=access_log_class,
-                                handle_signals=True)
+    runner = web.AppRunner(app, handle_signals=True, access_log=access_log,
+                           access_log_class=access_log_class,
+                           shutdown_timeout=SHUTDOWN_SECONDS)
+    await runner.setup()
     try:
+        site: web.TCPSite
+        if ssl_context is None:
+            app[keys.ANSWERS].access_log = access_log
+            site = LaneSite(runner, app[keys.ANSWERS], host, port)
+        else:
+            site = web.TCPSite(runner, host, port, ssl_context=ssl_context)
+        await site.start()
         announce()
         await asyncio.Event().wait()  # until a signal's GracefulExit cancels this task
     finally:

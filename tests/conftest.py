@@ -33,7 +33,7 @@ def make_config(data_dir: Path, **overrides: Any) -> Config:
 
 class LaneTestServer(TestServer):
     """aiohttp's TestServer listening through the fast lane's site, as run.py serves, so
-    every test's requests meet the lane first (server/fastlane.py)."""
+    every test's requests meet the lane first (server/fastlane/)."""
 
     site: LaneSite | None = None
 

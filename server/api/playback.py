@@ -132,7 +132,7 @@ async def _text(request: web.Request, path: str, flavour: str, content_type: str
     base = TEXT_HEADERS[video.privacy == "public", video.status == "ready", gz]
     if not _conditional(request):
         # The hot path: nothing to evaluate, answer from memory (and, for anonymous
-        # viewers, let the fast lane repeat it for a moment: server/fastlane.py).
+        # viewers, let the fast lane repeat it for a moment: server/fastlane/).
         if sig is None:
             fastlane.offer(request, video.public_id, gz,
                            _still_true(request, st, path, flavour, video, rendered))

@@ -13,9 +13,7 @@ it forgets its answers at once (`PlaybackState.forget_video`).
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import logging
-import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -27,6 +25,8 @@ from server import keys
 from server.accesslog import LINE_FORMAT, redact
 from server.config import Config
 from server.metrics import HttpStats
+from server.middleware import address_bucket, forwarded_address, rate_headers, route_name
+from server.playback.ranges import http_date
 from server.ratelimit import RateLimiter, Verdict
 
 FRESH_SECONDS = 1.0  # as long as the playlist cache trusts a file without a fresh stat
@@ -39,20 +39,10 @@ DISQUALIFYING = frozenset({
     "if-modified-since", "if-unmodified-since", "content-length", "transfer-encoding",
     "expect", "upgrade", "te", "x-http-method-override",
 })
-_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # RFC 9110 5.6.2
-_CONTROL = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 _DROPPED_RESPONSE_HEADERS = frozenset({
     "date", "content-length", "server", "connection", "transfer-encoding",
 })
 _log = logging.getLogger(__name__)
-
-
-def token(name: bytes) -> bool:
-    return _TOKEN.fullmatch(name) is not None
-
-
-def unsafe(value: bytes) -> bool:
-    return _CONTROL.search(value) is not None
 
 
 Revalidator = Callable[[], Awaitable[bool]]
@@ -113,7 +103,7 @@ class _Clock:
         now = int(time.time())
         if now != self._second:
             self._second = now
-            self._line = f"Date: {email.utils.formatdate(now, usegmt=True)}\r\n".encode()
+            self._line = f"Date: {http_date(now)}\r\n".encode()
         return self._line
 
 
@@ -199,10 +189,8 @@ class AnswerBook:
         answer = self._answers.get(key)
         if answer is None or not self._usable(key, answer):
             return None
-        address = peer
-        if forwarded and peer in self._trusted:
-            address = forwarded.split(",")[-1].strip() or peer
-        verdict = self._limiter.hit(f"any:ip:{address}", self._per_minute)
+        address = forwarded_address(peer, forwarded, self._trusted)
+        verdict = self._limiter.hit(address_bucket("any", address), self._per_minute)
         if not verdict.allowed:
             return None  # the full stack says 429, with its Retry-After
         self._stats.observe("GET", answer.route, 200, time.perf_counter() - started)
@@ -217,10 +205,8 @@ class AnswerBook:
 
 
 def _rate_lines(verdict: Verdict) -> bytes:
-    if not verdict.limit:
-        return b""
-    return (f"RateLimit-Limit: {verdict.limit}\r\nRateLimit-Remaining: {verdict.remaining}"
-            f"\r\nRateLimit-Reset: {verdict.reset_seconds}\r\n").encode()
+    return "".join(f"{name}: {value}\r\n" for name, value in rate_headers(verdict).items()
+                   ).encode()
 
 
 # The full stack's side: a playlist handler offers its answer; once the response has all
@@ -244,6 +230,4 @@ async def remember_offered(request: web.BaseRequest, response: web.StreamRespons
     offered = request.get(OFFERED)
     if (offered is not None and isinstance(request, web.Request)
             and isinstance(response, web.Response)):
-        info = request.match_info
-        route = info.route.resource.canonical if info.route.resource is not None else "-"
-        request.app[keys.ANSWERS].remember(request, response, route, offered)
+        request.app[keys.ANSWERS].remember(request, response, route_name(request), offered)

@@ -19,6 +19,7 @@ over reads, folded or bare-LF lines) gives the connection to aiohttp for good
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 import weakref
 from collections.abc import Callable
@@ -28,16 +29,12 @@ from typing import cast
 from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 
-from server.fastlane.answers import (
-    DISQUALIFYING,
-    AnswerBook,
-    accepts_gzip,
-    token,
-    unsafe,
-)
+from server.fastlane.answers import DISQUALIFYING, AnswerBook, accepts_gzip
 
 KEEPALIVE_SECONDS = 75.0  # aiohttp's keep-alive timeout, for connections the lane holds
-PARSED_HEADS = 1024  # a player sends the same head every time: parse it once
+PARSED_HEADS = 1024
+_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # RFC 9110 5.6.2
+_CONTROL = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 _BODY_OR_SWITCH = (b"\ncontent-length", b"\ntransfer-encoding", b"\nupgrade", b"\n ", b"\n\t")
 
 
@@ -64,7 +61,7 @@ def parse(head: bytes) -> Head | None:
     for line in head[line_end + 2:].split(b"\r\n"):
         name, colon, value = line.partition(b":")
         # A token before the colon, no obs-fold, no control bytes (RFC 9112 5.1, 5.2).
-        if not colon or not token(name) or unsafe(value):
+        if not colon or _TOKEN.fullmatch(name) is None or _CONTROL.search(value):
             return None
         key = name.decode("latin-1").lower()
         if key in DISQUALIFYING:
@@ -85,20 +82,6 @@ def parse(head: bytes) -> Head | None:
     if not has_host:
         return None  # RFC 9112 3.2: the full stack answers 400
     return Head(target, accepts_gzip(accepted), forwarded, agent)
-
-
-_parsed: dict[bytes, Head] = {}
-
-
-def parse_cached(head: bytes) -> Head | None:
-    parsed = _parsed.get(head)
-    if parsed is None:
-        parsed = parse(head)
-        if parsed is not None:
-            if len(_parsed) >= PARSED_HEADS:
-                _parsed.clear()
-            _parsed[head] = parsed
-    return parsed
 
 
 def _whole_without_body(head: bytes) -> bool:
@@ -159,7 +142,7 @@ class LaneProtocol(asyncio.Protocol):
     def _answer(self, head: bytes) -> bool:
         assert self._transport is not None
         started = time.perf_counter()
-        parsed = parse_cached(head)
+        parsed = self._lane.parse(head)
         if parsed is None:
             return False
         reply = self._book.reply(parsed.target, parsed.gzipped, self._peer, parsed.forwarded,
@@ -240,9 +223,21 @@ class Lane:
         self.handler_factory = handler_factory
         self.connections: weakref.WeakSet[LaneProtocol] = weakref.WeakSet()
         self._sweeper: asyncio.Task[None] | None = None
+        self._parsed: dict[bytes, Head] = {}
 
     def __call__(self) -> LaneProtocol:
         return LaneProtocol(self)
+
+    def parse(self, head: bytes) -> Head | None:
+        """`parse`, once per distinct head: a player sends the same one every time."""
+        parsed = self._parsed.get(head)
+        if parsed is None:
+            parsed = parse(head)
+            if parsed is not None:
+                if len(self._parsed) >= PARSED_HEADS:
+                    self._parsed.clear()
+                self._parsed[head] = parsed
+        return parsed
 
     def start(self) -> None:
         self._sweeper = asyncio.get_running_loop().create_task(self._sweep())

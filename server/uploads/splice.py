@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from server.uploads.store import WRITEBACK_BYTES, start_writeback
+from server.uploads.store import Writeback
 
 AVAILABLE = hasattr(os, "splice") and hasattr(fcntl, "F_SETPIPE_SZ")
 PIPE_BYTES = 1 << 20  # the default /proc/sys/fs/pipe-max-size; fewer, larger moves
@@ -50,7 +50,7 @@ class SocketMover:
         except BaseException:
             self.close()
             raise
-        self._unflushed = 0
+        self._writeback = Writeback(self._fd)
         self._poll = select.poll()
         self._poll.register(self.sock, select.POLLIN | select.POLLERR | select.POLLHUP)
 
@@ -87,10 +87,7 @@ class SocketMover:
             if done == 0:
                 raise OSError("short move from the pipe to the upload's file")
             count -= done
-            self._unflushed += done
-        if self._unflushed >= WRITEBACK_BYTES:
-            self._unflushed = 0
-            start_writeback(self._fd)
+            self._writeback.wrote(done)
 
     def close(self) -> None:
         for fd in (self._fd, self._pipe_r, self._pipe_w, self.sock):

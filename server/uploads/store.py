@@ -57,6 +57,20 @@ def start_writeback(fd: int) -> bool:
     return _SYNC_FILE_RANGE(fd, 0, 0, _SYNC_FILE_RANGE_WRITE) == 0  # 0, 0: the whole file
 
 
+class Writeback:
+    """Starts writeback of one file each time WRITEBACK_BYTES more were written to it."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        self._unflushed = 0
+
+    def wrote(self, count: int) -> None:
+        self._unflushed += count
+        if self._unflushed >= WRITEBACK_BYTES:
+            self._unflushed = 0
+            start_writeback(self._fd)
+
+
 def upload_path(config: Config, upload_id: str) -> Path:
     return config.uploads_dir / upload_id
 
@@ -180,7 +194,7 @@ class ChunkWriter:
         self._fd = os.open(path, flags, 0o640)
         self._hash = CHECKSUM_ALGORITHMS[algorithm]() if algorithm else None
         self.written = 0
-        self._unflushed = 0
+        self._writeback = Writeback(self._fd)
 
     def write(self, chunks: list[bytes]) -> None:
         if self._hash is not None:
@@ -190,15 +204,12 @@ class ChunkWriter:
         while pending:  # one writev per batch; a short write resumes where it stopped
             done = os.writev(self._fd, pending[:_IOV_MAX])
             self.written += done
-            self._unflushed += done
+            self._writeback.wrote(done)
             while done:
                 if done >= len(pending[0]):
                     done -= len(pending.pop(0))
                 else:
                     pending[0], done = pending[0][done:], 0
-        if self._unflushed >= WRITEBACK_BYTES:
-            self._unflushed = 0
-            start_writeback(self._fd)
 
     def finish(self, chunks: list[bytes]) -> None:
         """The last batch and the close in one trip to the thread pool."""

@@ -1,4 +1,4 @@
-"""The fast lane (server/fastlane.py): repeated anonymous playlist GETs answered from the
+"""The fast lane (server/fastlane/): repeated anonymous playlist GETs answered from the
 full stack's remembered answer, and everything else still answered by the full stack.
 
 Raw sockets, so that keep-alive, pipelining and split request heads are what the test
