@@ -138,6 +138,40 @@ async def test_other_user_is_refused(client: TestClient, clip_bytes: bytes) -> N
     assert failed.value.status_code == 403
 
 
+class CorruptingUploader(tus_client.Uploader):  # type: ignore[misc]
+    """tuspy whose sha1 is taken of other bytes than it sends, as when a chunk is damaged
+    between the client's checksum and the wire."""
+
+    @property
+    def checksum_algorithm(self) -> Any:
+        return lambda chunk: hashlib.sha1(b"damaged" + chunk)
+
+
+async def test_checksum_mismatch_with_tuspy(client: TestClient, config: Config,
+                                            clip_bytes: bytes) -> None:
+    alice = await sign_up(client, "alice")
+    good = uploader(client, alice.tokens["access_token"], clip_bytes, 64 * 1024,
+                    upload_checksum=True)
+    url = await asyncio.to_thread(good.create_url)
+    good.set_url(url)
+    await asyncio.to_thread(good.upload_chunk)
+    bad = await asyncio.to_thread(  # the constructor asks the server for the offset
+        CorruptingUploader, file_stream=io.BytesIO(clip_bytes), client=good.client,
+        chunk_size=64 * 1024, upload_checksum=True, url=url)
+    assert bad.offset == 64 * 1024
+    with pytest.raises(TusUploadFailed) as refused:
+        await asyncio.to_thread(bad.upload_chunk)
+    assert refused.value.status_code == 460  # tus checksum extension
+    # The chunk was discarded: the offset is where it was, and the upload resumes intact.
+    head = await client.head(path_of(url), headers={"Tus-Resumable": "1.0.0", **alice.headers})
+    assert head.headers["Upload-Offset"] == str(64 * 1024)
+    resumed = await asyncio.to_thread(uploader, client, alice.tokens["access_token"],
+                                      clip_bytes, 64 * 1024, upload_checksum=True, url=url)
+    await asyncio.to_thread(resumed.upload)
+    head = await client.head(path_of(url), headers={"Tus-Resumable": "1.0.0", **alice.headers})
+    assert original(config, head.headers["Video-Id"]).read_bytes() == clip_bytes
+
+
 class DeferredUploader(tus_client.Uploader):  # type: ignore[misc]
     """tuspy with creation-defer-length: the length goes with the last PATCH."""
 
