@@ -88,6 +88,32 @@ class ProbeResult:
     video: VideoInfo | None
     audio: AudioInfo | None
 
+    @property
+    def media_type(self) -> str:
+        return container_media_type(self.format_name, self.video is not None)
+
+
+# Demuxer name (as FFmpeg reports it) -> the media type the original is served with. Only
+# these: anything else is application/octet-stream. The type is derived from what the
+# probe found, never from what an uploader said (a client-chosen text/html or
+# text/javascript would turn a polyglot upload into a page or a script).
+_VIDEO_TYPES = {
+    "mov,mp4,m4a,3gp,3g2,mj2": "video/mp4", "matroska,webm": "video/x-matroska",
+    "mpegts": "video/mp2t", "avi": "video/x-msvideo", "flv": "video/x-flv",
+    "ogg": "video/ogg", "asf": "video/x-ms-asf", "mpeg": "video/mpeg",
+}
+_AUDIO_TYPES = {
+    "mov,mp4,m4a,3gp,3g2,mj2": "audio/mp4", "matroska,webm": "audio/x-matroska",
+    "mp3": "audio/mpeg", "wav": "audio/wav", "flac": "audio/flac", "ogg": "audio/ogg",
+    "aac": "audio/aac",
+}
+SAFE_MEDIA_TYPES = frozenset(_VIDEO_TYPES.values()) | frozenset(_AUDIO_TYPES.values())
+
+
+def container_media_type(format_name: str, has_video: bool) -> str:
+    table = _VIDEO_TYPES if has_video else _AUDIO_TYPES
+    return table.get(format_name, "application/octet-stream")
+
 
 @dataclass
 class _Scan:

@@ -8,13 +8,16 @@ answered by every route (aiohttp adds it to each GET route).
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Awaitable, Callable
 from functools import wraps
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from aiohttp import hdrs, web
 
+from media.probe import SAFE_MEDIA_TYPES
 from server import fastlane, keys, storage
 from server.errors import NotFound
 from server.identity import current_viewer
@@ -232,13 +235,22 @@ async def original(request: web.Request) -> web.StreamResponse:
     if not video.allow_download and not (owner and (owner.user_id == video.owner_id
                                                     or owner.is_admin)):
         raise NotFound("the owner does not offer the original file")
-    extra = {}
-    if request.query.get("download") == "1":
-        name = video.original_filename or f"{video.public_id}"
-        safe = re.sub(r'[^A-Za-z0-9._ -]', "_", name)
-        extra["Content-Disposition"] = f'attachment; filename="{safe}"'
-    return await _file(request, f"{directory}/original",
-                       video.original_mime or "application/octet-stream", st, access, extra)
+    # Always an attachment, and typed from the probe's allowlist only: an uploaded file is
+    # bytes somebody chose, and must never render as a page or run as a script here.
+    content_type = (video.original_mime if video.original_mime in SAFE_MEDIA_TYPES
+                    else "application/octet-stream")
+    name = video.original_filename or f"{video.public_id}"
+    return await _file(request, f"{directory}/original", content_type, st, access,
+                       {"Content-Disposition": attachment(name)})
+
+
+def attachment(filename: str) -> str:
+    """RFC 6266 section 4.3: an ASCII `filename` for old clients, and the name itself as
+    `filename*` in RFC 8187's UTF-8 encoding for the rest."""
+    ascii_name = unicodedata.normalize("NFKD", filename).encode("ascii", "ignore").decode()
+    ascii_name = re.sub(r'[^A-Za-z0-9._ ()+-]', "_", ascii_name).strip() or "video"
+    encoded = quote(filename, safe="")
+    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{encoded}"
 
 
 @media
@@ -294,8 +306,9 @@ PATHS = {
     f"{_V}/progressive/{{file}}": _media_op(
         "one rendition as a single seekable MP4 (<rendition>.mp4)", "video/mp4", _FILE),
     f"{_V}/original": _media_op(
-        "the uploaded file, when the owner allows downloads", "application/octet-stream",
-        query_param("download", {"enum": ["1"]}, "1: as an attachment")),
+        "the uploaded file as an attachment, when the owner allows downloads",
+        "application/octet-stream",
+        query_param("download", {"enum": ["1"]}, "accepted for old links; always an attachment")),
     f"{_V}/poster.jpg": _media_op("poster frame", "image/jpeg"),
     f"{_V}/storyboard/{{file}}": _media_op(
         "seek preview sprites and their WebVTT index", "text/vtt", _FILE),

@@ -18,6 +18,8 @@ from server.videos import PRIVACY, resolve_upload_channel
 MAX_TITLE = 200
 MAX_DESCRIPTION = 10_000
 MAX_HEADER = 16_384
+MAX_FILENAME = 255
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 _KEY = re.compile(r"^[!-+\--~]+$")  # printable ASCII without space and comma
 
 
@@ -28,7 +30,6 @@ class VideoFields:
     privacy: str
     channel: str | None
     filename: str
-    filetype: str
 
 
 def _bad(key: str, message: str) -> BadRequest:
@@ -62,12 +63,9 @@ def video_fields(values: dict[str, str], *, source: str = "Upload-Metadata") -> 
     def bad(key: str, message: str) -> BadRequest:
         return BadRequest(f"{source} '{key}': {message}", errors=[field_error(key, message)])
 
-    filename = (values.get("filename") or values.get("name") or "").strip()
-    if len(filename) > 1024 or "\x00" in filename:
-        raise bad("filename", "must be at most 1024 characters")
-    filetype = (values.get("filetype") or values.get("type") or "").strip()
-    if filetype and not re.match(r"^[\w.+-]+/[\w.+-]+$", filetype):
-        raise bad("filetype", "must be a media type such as video/mp4")
+    # A client's `filetype` is read by nobody: the original is served with a type the
+    # server derives from the probe (server/api/playback.py), never one a client chose.
+    filename = clean_filename(values.get("filename") or values.get("name") or "")
     title = (values.get("title") or "").strip() or _title_from(filename)
     if len(title) > MAX_TITLE:
         raise bad("title", f"must be at most {MAX_TITLE} characters")
@@ -78,7 +76,15 @@ def video_fields(values: dict[str, str], *, source: str = "Upload-Metadata") -> 
     if privacy not in PRIVACY:
         raise bad("privacy", "must be one of " + ", ".join(PRIVACY))
     channel = (values.get("channel") or "").strip() or None
-    return VideoFields(title, description, privacy, channel, filename, filetype)
+    return VideoFields(title, description, privacy, channel, filename)
+
+
+def clean_filename(name: str) -> str:
+    """The file name as given, minus what could act on a path or a terminal: only the last
+    path component, control characters dropped, bounded in length."""
+    name = name.replace("\\", "/").rsplit("/", 1)[-1]
+    name = _CONTROL.sub("", name).strip()
+    return name[:MAX_FILENAME]
 
 
 def _title_from(filename: str) -> str:

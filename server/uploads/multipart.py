@@ -31,7 +31,7 @@ from server.uploads import complete, metadata, quota, sniff, store
 from server.uploads.receive import FLUSH_BYTES
 from server.videos import create_video, video_json
 
-FIELDS = ("title", "description", "privacy", "channel", "filename", "filetype")
+FIELDS = ("title", "description", "privacy", "channel", "filename")
 FIELD_LIMIT = 64 * 1024
 FORM_SLACK = 1 << 20  # room for the text fields and part headers around the file
 
@@ -47,7 +47,6 @@ class StreamingForm:
         self.file_size = 0
         self.file_seen = False
         self.filename = ""
-        self.filetype = ""
         self.head = b""
         self._part: str | None = None
         self._is_file = False
@@ -82,7 +81,6 @@ class StreamingForm:
                 raise BadRequest("send one 'file' part")
             self.file_seen = self._is_file = True
             self.filename = params.get(b"filename", b"").decode("utf-8", "replace")
-            self.filetype = self._headers.get("content-type", "").strip()
 
     def _part_data(self, data: bytes, start: int, end: int) -> None:
         if self._is_file:
@@ -172,13 +170,12 @@ async def upload_video(request: web.Request) -> web.Response:
         await _receive(request, form, path)
         if not form.file_seen or form.file_size == 0:
             raise BadRequest("the form has no 'file' part, or it is empty")
-        values = {"filename": form.filename, "filetype": form.filetype, **form.fields}
+        values = {"filename": form.filename, **form.fields}
         fields = metadata.video_fields(values, source="form field")
         channel = await metadata.upload_channel(db, viewer.user_id, fields, "form field")
         video = await create_video(
             db, viewer.user_id, channel["id"], fields.title, description=fields.description,
-            privacy=fields.privacy, original_filename=fields.filename,
-            original_mime=fields.filetype)
+            privacy=fields.privacy, original_filename=fields.filename)
         row = await complete.finish_file(app, video, path)
     finally:
         await asyncio.to_thread(store.remove, path)

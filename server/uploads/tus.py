@@ -170,8 +170,7 @@ async def create(request: web.Request) -> web.Response:
     if fields is not None and channel is not None:
         video = await create_video(
             db, viewer.user_id, channel["id"], fields.title, description=fields.description,
-            privacy=fields.privacy, original_filename=fields.filename,
-            original_mime=fields.filetype)
+            privacy=fields.privacy, original_filename=fields.filename)
         video_id = video["id"]
     upload = await records.insert_upload(
         db, owner_id=viewer.user_id, video_id=video_id, length=length, metadata=raw_metadata,

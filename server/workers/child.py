@@ -5,7 +5,7 @@ multiprocessing fork server that the worker is forked from.
 
 Messages sent to the web process (plain dicts, pickled by the Connection):
     {"type": "started", "pid"}
-    {"type": "probed", "duration", "width", "height", "renditions": [names]}
+    {"type": "probed", "duration", "width", "height", "renditions": [names], "media_type"}
     {"type": "progress", "percent", "renditions": {name: percent}}
     {"type": "rendition", "info": {...RenditionInfo fields}}
     {"type": "done", "seconds": {stage: seconds}, "cpu_seconds"}
@@ -77,7 +77,7 @@ def _message(event: Any) -> dict[str, Any]:
             names.append(event.ladder.audio.name)
         return {"type": "probed", "duration": event.probe.duration,
                 "width": top.width if top else None, "height": top.height if top else None,
-                "renditions": names}
+                "renditions": names, "media_type": event.probe.media_type}
     if isinstance(event, Progress):
         return {"type": "progress", "percent": event.overall,
                 "renditions": dict(event.renditions)}

@@ -79,9 +79,9 @@ async def video_exists(db: Database, video_id: int) -> bool:
 
 
 async def save_probe(db: Database, job: Claimed, duration: float, width: int | None,
-                     height: int | None) -> None:
-    await db.write(f"UPDATE videos SET duration = ?, width = ?, height = ?, {_TOUCH}"
-                   " WHERE id = ?", (duration, width, height, job.video_id))
+                     height: int | None, media_type: str) -> None:
+    await db.write(f"UPDATE videos SET duration = ?, width = ?, height = ?, original_mime = ?,"
+                   f" {_TOUCH} WHERE id = ?", (duration, width, height, media_type, job.video_id))
 
 
 async def add_rendition(db: Database, job: Claimed, info: dict[str, Any],

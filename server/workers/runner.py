@@ -175,7 +175,7 @@ class JobRun:
             self.has_video = message["width"] is not None
             self.progress["renditions"] = {name: 0.0 for name in message["renditions"]}
             await queue.save_probe(self.db, self.job, message["duration"], message["width"],
-                                   message["height"])
+                                   message["height"], message["media_type"])
         elif kind == "progress":
             self.progress["renditions"].update(message["renditions"])
             await self._progress(min(message["percent"], 99.9))
