@@ -7,10 +7,21 @@ import logging
 import ssl
 import sys
 
+from aiohttp import web
+
 from server.accesslog import RedactingAccessLogger
 from server.app import create_app
 from server.config import Config, argument_parser, build_config
-from server.serving import serve
+
+SHUTDOWN_SECONDS = 10.0
+
+
+def _event_loop(name: str) -> asyncio.AbstractEventLoop:
+    if name == "uvloop":
+        import uvloop
+
+        return uvloop.new_event_loop()
+    return asyncio.new_event_loop()
 
 
 def _ssl_context(config: Config) -> ssl.SSLContext | None:
@@ -38,23 +49,20 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     logging.basicConfig(level=config.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
-        import uvloop
-
-        loop: asyncio.AbstractEventLoop = uvloop.new_event_loop()
-    except ImportError:
-        loop = asyncio.new_event_loop()
-    # Like web.run_app: SIGINT and SIGTERM stop accepting, finish in-flight requests and
-    # run every cleanup context (workers, database) before exiting.
-    serve(
-        create_app(config), config.host, config.port, loop=loop,
-        ssl_context=ssl_context,
+    loop = _event_loop(config.event_loop)
+    logging.getLogger("reelhouse").info(
+        "listening on %s://%s:%s", "https" if config.tls_cert else "http", config.host,
+        config.port)
+    # SIGINT and SIGTERM stop accepting, finish in-flight requests and run every cleanup
+    # context (workers, database) before exiting. Handlers are cancelled when their client
+    # goes away, as under aiohttp's test server, so tests and production behave alike.
+    web.run_app(
+        create_app(config), host=config.host, port=config.port, loop=loop,
+        ssl_context=ssl_context, shutdown_timeout=SHUTDOWN_SECONDS, handler_cancellation=True,
         access_log=logging.getLogger("aiohttp.access") if config.access_log else None,
-        access_log_class=RedactingAccessLogger,
-        announce=lambda: logging.getLogger("reelhouse").info(
-            "listening on %s://%s:%s", "https" if config.tls_cert else "http",
-            config.host, config.port),
+        access_log_class=RedactingAccessLogger, print=None,
     )
+    logging.getLogger("reelhouse").info("stopped")
     return 0
 
 

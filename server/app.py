@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
-from typing import Any
 
 from aiohttp import web
 
@@ -13,19 +12,20 @@ from server import keys, live
 from server.bus import Bus
 from server.config import Config, load_secret_key
 from server.db import Database
-from server.fastlane import AnswerBook, forget_answers, remember_offered
+from server.edge.classes import RouteClasses, add_routes
+from server.edge.headers import security_headers
+from server.edge.middleware import cors_headers, edge_middleware
+from server.live import LiveHub
 from server.metrics import Metrics
-from server.middleware import edge_middleware, security_headers
 from server.openapi import build_document
+from server.playback.state import playback_context
 from server.ratelimit import RateLimiter
-from server.routes import API_MODULES, add_routes
+from server.routes import API_MODULES, ROUTES
 from server.tokens import TokenSigner
-from server.uploads.receive import close_after_splice
 from server.uploads.sweeper import uploads_context
 from server.workers.pool import worker_pool_context
 
 log = logging.getLogger(__name__)
-CORS_PATHS = ("/api/uploads", "/api/videos/upload")
 CleanupContext = Callable[[web.Application], AsyncIterator[None]]
 
 
@@ -54,31 +54,29 @@ async def bus_context(app: web.Application) -> AsyncIterator[None]:
     bus.close_all()
 
 
-# Lifecycles in dependency order: config -> db -> bus -> workers and sweepers.
-CLEANUP_CONTEXTS: list[CleanupContext] = [secrets_context, database_context, bus_context,
-                                           uploads_context]
-CLEANUP_CONTEXTS.append(worker_pool_context)
+# Lifecycles in dependency order: config -> db -> bus -> playback caches -> workers and
+# sweepers.
+CLEANUP_CONTEXTS: tuple[CleanupContext, ...] = (
+    secrets_context, database_context, bus_context, playback_context, uploads_context,
+    worker_pool_context)
 
 
-def create_app(config: Config, **extra: Any) -> web.Application:
+def create_app(config: Config) -> web.Application:
     metrics, limiter = Metrics(), RateLimiter()
-    # One edge middleware: CORS (on CORS_PATHS), metrics, problem+json, rate limits, identity.
-    middlewares = [edge_middleware(config, metrics, limiter, CORS_PATHS)]
+    # One edge middleware: CORS, metrics, problem+json, rate limits, identity.
+    middlewares = [edge_middleware(config, metrics.http, limiter, RouteClasses(ROUTES))]
     # 256 KiB read buffer per connection (aiohttp's default is 64 KiB): fewer socket pauses
-    # for bodies read in Python, yet small enough that a large tus PATCH is still mostly
-    # in the socket when it is handed to splice(2) (server/uploads/splice.py).
+    # for the upload bodies read in Python.
     app = web.Application(middlewares=middlewares, client_max_size=config.max_body_bytes,
                           handler_args={"read_bufsize": 256 << 10})
     app[keys.CONFIG] = config
     app[keys.METRICS] = metrics
     app[keys.RATE_LIMITER] = limiter
     app[keys.OPENAPI] = build_document(API_MODULES)
-    app[keys.ANSWERS] = AnswerBook(config, limiter, metrics.http)
-    add_routes(app)
-    live.setup(app)
+    app[keys.LIVE] = LiveHub()
+    add_routes(app, ROUTES)
+    app.on_shutdown.append(live.close_all)
     app.on_response_prepare.append(security_headers)
-    app.on_response_prepare.append(close_after_splice)
-    app.on_response_prepare.append(remember_offered)  # last: sees every header
-    app.on_shutdown.append(forget_answers)
+    app.on_response_prepare.append(cors_headers)
     app.cleanup_ctx.extend(CLEANUP_CONTEXTS)
     return app

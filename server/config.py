@@ -36,7 +36,20 @@ class Config:
         "*", "origins allowed to call the upload API from a browser, comma-separated "
         "('*': any origin, Bearer tokens only; listed origins may also send cookies)"
     )
+    media_cors_origins: str = _setting(
+        "*", "origins whose players may fetch media (playlists, segments, files), "
+        "comma-separated ('*': any origin)")
+    media_rate_limit_per_minute: int = _setting(
+        6000, "media requests (playlists, segments, files) per minute per client address")
+    shared_cache_seconds: int = _setting(
+        300, "how long a shared cache (a proxy, a CDN) may keep a public segment before it "
+        "revalidates (s-maxage): a video made private leaves such caches within this")
+    playlist_max_age_seconds: int = _setting(
+        60, "how long a client or shared cache may keep a finished video's playlists")
     access_log: bool = _setting(True, "write an access log line per request")
+    event_loop: str = _setting(
+        "asyncio", "event loop: asyncio (has loop.sendfile, so media is sent by the kernel)"
+        " or uvloop (faster small requests; media bytes are read in a thread)")
     log_level: str = _setting("INFO", "logging level")
     max_body_bytes: int = _setting(1 << 20, "largest JSON request body accepted")
     access_token_seconds: int = _setting(900, "lifetime of an access token")
@@ -146,6 +159,8 @@ def build_config(
     config = Config(**coerced)
     if config.worker_scheduling not in {"idle", "batch"}:
         raise ValueError("setting worker_scheduling: must be 'idle' or 'batch'")
+    if config.event_loop not in {"asyncio", "uvloop"}:
+        raise ValueError("setting event_loop: must be 'asyncio' or 'uvloop'")
     return config
 
 

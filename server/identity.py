@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from server import keys
+from server.edge.classes import route_of
 from server.errors import Forbidden, Unauthorized
 from server.tokens import API_TOKEN_PREFIX, token_hash
 
@@ -104,8 +105,7 @@ def check_csrf(request: web.Request, viewer: Viewer) -> None:
 
 
 def required_scope(request: web.Request) -> str:
-    path = request.path
-    if path.startswith("/api/uploads") or path == "/api/videos/upload":
+    if route_of(request).kind == "upload":
         return "upload"  # every tus request, HEAD included, belongs to uploading
     if request.method in SAFE_METHODS:
         return "read"

@@ -11,7 +11,6 @@ from server.config import Config
 if TYPE_CHECKING:
     from server.bus import Bus
     from server.db import Database
-    from server.fastlane import AnswerBook
     from server.live import LiveHub
     from server.metrics import Metrics
     from server.ratelimit import RateLimiter
@@ -29,4 +28,3 @@ OPENAPI: web.AppKey[dict[str, Any]] = web.AppKey("openapi")
 LIVE: web.AppKey[LiveHub] = web.AppKey("live")
 UPLOADS: web.AppKey[UploadRuntime] = web.AppKey("uploads")
 WORKERS: web.AppKey[WorkerPool] = web.AppKey("workers")
-ANSWERS: web.AppKey[AnswerBook] = web.AppKey("answers")

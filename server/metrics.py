@@ -27,7 +27,6 @@ from prometheus_client.utils import floatToGoString
 REQUESTS = "reelhouse_http_requests"
 LATENCY = "reelhouse_http_request_duration_seconds"
 IN_FLIGHT = "reelhouse_http_requests_in_flight"
-FAST_LANE = "reelhouse_fast_lane_answers"
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 _go_float: Callable[[float], str] = floatToGoString  # as the Histogram class labels `le`
 _BUCKET_LABELS = [_go_float(b) for b in BUCKETS] + ["+Inf"]
@@ -50,7 +49,6 @@ class HttpStats(Collector):
 
     def __init__(self) -> None:
         self.in_flight = 0
-        self.fast_lane_answers = 0  # also counted in REQUESTS, by route
         self._counts: dict[tuple[str, str, str], int] = {}
         self._created: dict[tuple[str, str, str], float] = {}
         self._latency: dict[tuple[str, str], _Series] = {}
@@ -74,7 +72,6 @@ class HttpStats(Collector):
         yield CounterMetricFamily(REQUESTS, "", labels=["method", "route", "status"])
         yield HistogramMetricFamily(LATENCY, "", labels=["method", "route"])
         yield GaugeMetricFamily(IN_FLIGHT, "")
-        yield CounterMetricFamily(FAST_LANE, "")
 
     def collect(self) -> Iterator[Metric]:
         requests = CounterMetricFamily(REQUESTS, "HTTP requests answered",
@@ -95,8 +92,6 @@ class HttpStats(Collector):
         yield latency
         yield GaugeMetricFamily(IN_FLIGHT, "Requests being answered now",
                                 value=self.in_flight)
-        yield CounterMetricFamily(FAST_LANE, "Requests answered by the fast lane from a "
-                                  "remembered answer", value=self.fast_lane_answers)
 
 
 class Metrics:

@@ -1,102 +1,101 @@
-"""Every route of the server, in one table."""
+"""Every route of the server, in one table, each with its class (server/edge/classes.py):
+the rate-limit budget, CORS policy and token scope the edge applies to it."""
 
 from __future__ import annotations
 
 from types import ModuleType
-
-from aiohttp import web
 
 from server import ui
 from server.api import auth, channels, live, notifications, social, system, users, videos
 from server.api import jobs as job_api
 from server.api import playback as playback_api
 from server.api import uploads as upload_api
-from server.playback import state as playback_state
+from server.edge.classes import Route
 
 # Modules whose PATHS/SCHEMAS make up the OpenAPI document.
-API_MODULES: list[ModuleType] = [system, auth, users, channels, videos]
-API_MODULES.append(job_api)
-API_MODULES.append(playback_api)
-API_MODULES.extend([social, notifications, live])
-API_MODULES.append(upload_api)
+API_MODULES: tuple[ModuleType, ...] = (system, auth, users, channels, videos, job_api,
+                                       playback_api, social, notifications, live, upload_api)
 
+_V = "/api/videos/{video_id}"
+# Playback first: the router tries /api/videos/{video_id}/... routes in this order, and
+# segments and playlists are by far the most requested. Each media path also answers
+# OPTIONS, so players on other origins can send Range and Authorization (CORS preflight).
+MEDIA_PATHS = (
+    (f"{_V}/hls/master.m3u8", playback_api.hls_master),
+    (f"{_V}/hls/{{rendition}}/index.m3u8", playback_api.hls_media),
+    (f"{_V}/hls/{{rendition}}/{{segment}}", playback_api.hls_segment),
+    (f"{_V}/hls-ts/master.m3u8", playback_api.ts_master),
+    (f"{_V}/hls-ts/{{rendition}}/index.m3u8", playback_api.ts_media),
+    (f"{_V}/hls-ts/{{rendition}}/{{segment}}", playback_api.ts_segment),
+    (f"{_V}/progressive/{{file}}", playback_api.progressive_mp4),
+    (f"{_V}/original", playback_api.original),
+    (f"{_V}/poster.jpg", playback_api.poster),
+    (f"{_V}/storyboard/{{file}}", playback_api.storyboard),
+)
 
-def add_routes(app: web.Application) -> None:
-    playback_state.install(app)
-    app.router.add_routes([
-        web.get("/healthz", system.healthz),
-        web.get("/metrics", system.metrics),
-        web.get("/api/openapi.json", system.openapi_document),
-        # Accounts and auth
-        web.post("/api/auth/login", auth.login),
-        web.post("/api/auth/refresh", auth.refresh),
-        web.post("/api/auth/logout", auth.logout),
-        web.post("/api/users", users.register),
-        web.get("/api/users/me", users.me),
-        web.patch("/api/users/me", users.update_me),
-        web.post("/api/users/me/password", users.change_password),
-        web.get("/api/users/me/sessions", users.list_sessions),
-        web.delete("/api/users/me/sessions/{session_id}", users.revoke_session),
-        web.get("/api/users/me/tokens", users.list_tokens),
-        web.post("/api/users/me/tokens", users.create_token),
-        web.delete("/api/users/me/tokens/{token_id}", users.revoke_token),
-        web.get("/api/admin/users", users.admin_users),
-        web.patch("/api/admin/users/{user_id}", users.admin_update_user),
-        web.get("/api/admin/settings", users.admin_settings),
-        web.patch("/api/admin/settings", users.admin_update_settings),
-        # Channels
-        web.post("/api/channels", channels.create_channel),
-        web.get("/api/channels/{channel_id}", channels.get_channel),
-        web.patch("/api/channels/{channel_id}", channels.update_channel),
-        web.delete("/api/channels/{channel_id}", channels.delete_channel),
-        web.get("/api/channels/{channel_id}/videos", channels.channel_videos),
-        # Playback first: the router tries /api/videos/{video_id}/... routes in this order,
-        # and segments and playlists are by far the most requested.
-        # HLS (fMP4 and TS), progressive MP4, original, poster, storyboard
-        web.get("/api/videos/{video_id}/hls/master.m3u8", playback_api.hls_master),
-        web.get("/api/videos/{video_id}/hls/{rendition}/index.m3u8", playback_api.hls_media),
-        web.get("/api/videos/{video_id}/hls/{rendition}/{segment}", playback_api.hls_segment),
-        web.get("/api/videos/{video_id}/hls-ts/master.m3u8", playback_api.ts_master),
-        web.get("/api/videos/{video_id}/hls-ts/{rendition}/index.m3u8", playback_api.ts_media),
-        web.get("/api/videos/{video_id}/hls-ts/{rendition}/{segment}", playback_api.ts_segment),
-        web.get("/api/videos/{video_id}/progressive/{file}", playback_api.progressive_mp4),
-        web.get("/api/videos/{video_id}/original", playback_api.original),
-        web.get("/api/videos/{video_id}/poster.jpg", playback_api.poster),
-        web.get("/api/videos/{video_id}/storyboard/{file}", playback_api.storyboard),
-        # Videos
-        web.get("/api/videos", videos.list_videos),
-        web.get("/api/videos/{video_id}", videos.get_video),
-        web.patch("/api/videos/{video_id}", videos.update_video),
-        web.delete("/api/videos/{video_id}", videos.delete_video),
-        web.post("/api/videos/{video_id}/progress", videos.post_progress),
-        web.post("/api/videos/{video_id}/cancel", job_api.cancel_processing),
-        # Uploads: tus 1.0.0 and simple multipart
-        web.options("/api/uploads", upload_api.tus.options),
-        web.post("/api/uploads", upload_api.tus.create),
-        web.options("/api/uploads/{upload_id}", upload_api.tus.options),
-        web.head("/api/uploads/{upload_id}", upload_api.tus.head),
-        web.patch("/api/uploads/{upload_id}", upload_api.tus.patch),
-        web.delete("/api/uploads/{upload_id}", upload_api.tus.delete),
-        web.post("/api/uploads/{upload_id}", upload_api.tus.method_override),
-        web.post("/api/videos/upload", upload_api.multipart.upload_video),
-        # Subscriptions, feed, comments, ratings, notifications, live delivery
-        web.get("/api/subscriptions", social.list_subscriptions),
-        web.post("/api/subscriptions/{channel_id}", social.subscribe),
-        web.patch("/api/subscriptions/{channel_id}", social.update_subscription),
-        web.delete("/api/subscriptions/{channel_id}", social.unsubscribe),
-        web.get("/api/feed", social.feed),
-        web.get("/api/videos/{video_id}/comments", social.list_comments),
-        web.post("/api/videos/{video_id}/comments", social.post_comment),
-        web.patch("/api/videos/{video_id}/comments/{comment_id}", social.edit_comment),
-        web.delete("/api/videos/{video_id}/comments/{comment_id}", social.delete_comment),
-        web.get("/api/videos/{video_id}/rating", social.get_rating),
-        web.put("/api/videos/{video_id}/rating", social.put_rating),
-        web.get("/api/notifications", notifications.inbox),
-        web.post("/api/notifications/read-all", notifications.mark_all_read),
-        web.post("/api/notifications/{notification_id}/read", notifications.mark_read),
-        web.get("/api/ws", live.websocket),
-        web.get("/api/events", live.event_stream),
-        web.post("/api/admin/test-hooks/publish", live.test_hook_publish),
-    ])
+ROUTES: tuple[Route, ...] = (
+    *(Route("GET", path, handler, "media") for path, handler in MEDIA_PATHS),
+    *(Route("OPTIONS", path, playback_api.options, "media") for path, _ in MEDIA_PATHS),
+    Route("GET", "/healthz", system.healthz),
+    Route("GET", "/metrics", system.metrics),
+    Route("GET", "/api/openapi.json", system.openapi_document),
+    # Accounts and auth
+    Route("POST", "/api/auth/login", auth.login, "auth"),
+    Route("POST", "/api/auth/refresh", auth.refresh, "auth"),
+    Route("POST", "/api/auth/logout", auth.logout, stale_token_ok=True),
+    Route("POST", "/api/users", users.register, "auth"),
+    Route("GET", "/api/users/me", users.me),
+    Route("PATCH", "/api/users/me", users.update_me),
+    Route("POST", "/api/users/me/password", users.change_password),
+    Route("GET", "/api/users/me/sessions", users.list_sessions),
+    Route("DELETE", "/api/users/me/sessions/{session_id}", users.revoke_session),
+    Route("GET", "/api/users/me/tokens", users.list_tokens),
+    Route("POST", "/api/users/me/tokens", users.create_token),
+    Route("DELETE", "/api/users/me/tokens/{token_id}", users.revoke_token),
+    Route("GET", "/api/admin/users", users.admin_users),
+    Route("PATCH", "/api/admin/users/{user_id}", users.admin_update_user),
+    Route("GET", "/api/admin/settings", users.admin_settings),
+    Route("PATCH", "/api/admin/settings", users.admin_update_settings),
+    # Channels
+    Route("POST", "/api/channels", channels.create_channel),
+    Route("GET", "/api/channels/{channel_id}", channels.get_channel),
+    Route("PATCH", "/api/channels/{channel_id}", channels.update_channel),
+    Route("DELETE", "/api/channels/{channel_id}", channels.delete_channel),
+    Route("GET", "/api/channels/{channel_id}/videos", channels.channel_videos),
+    # Videos
+    Route("GET", "/api/videos", videos.list_videos),
+    Route("GET", _V, videos.get_video),
+    Route("PATCH", _V, videos.update_video),
+    Route("DELETE", _V, videos.delete_video),
+    Route("POST", f"{_V}/progress", videos.post_progress),
+    Route("POST", f"{_V}/cancel", job_api.cancel_processing),
+    # Uploads: tus 1.0.0 and simple multipart
+    Route("OPTIONS", "/api/uploads", upload_api.tus.options, "upload"),
+    Route("POST", "/api/uploads", upload_api.tus.create, "upload"),
+    Route("OPTIONS", "/api/uploads/{upload_id}", upload_api.tus.options, "upload"),
+    Route("HEAD", "/api/uploads/{upload_id}", upload_api.tus.head, "upload"),
+    Route("PATCH", "/api/uploads/{upload_id}", upload_api.tus.patch, "upload"),
+    Route("DELETE", "/api/uploads/{upload_id}", upload_api.tus.delete, "upload"),
+    Route("POST", "/api/uploads/{upload_id}", upload_api.tus.method_override, "upload"),
+    Route("POST", "/api/videos/upload", upload_api.multipart.upload_video, "upload"),
+    # Subscriptions, feed, comments, ratings, notifications, live delivery
+    Route("GET", "/api/subscriptions", social.list_subscriptions),
+    Route("POST", "/api/subscriptions/{channel_id}", social.subscribe),
+    Route("PATCH", "/api/subscriptions/{channel_id}", social.update_subscription),
+    Route("DELETE", "/api/subscriptions/{channel_id}", social.unsubscribe),
+    Route("GET", "/api/feed", social.feed),
+    Route("GET", f"{_V}/comments", social.list_comments),
+    Route("POST", f"{_V}/comments", social.post_comment),
+    Route("PATCH", f"{_V}/comments/{{comment_id}}", social.edit_comment),
+    Route("DELETE", f"{_V}/comments/{{comment_id}}", social.delete_comment),
+    Route("GET", f"{_V}/rating", social.get_rating),
+    Route("PUT", f"{_V}/rating", social.put_rating),
+    Route("GET", "/api/notifications", notifications.inbox),
+    Route("POST", "/api/notifications/read-all", notifications.mark_all_read),
+    Route("POST", "/api/notifications/{notification_id}/read", notifications.mark_read),
+    Route("GET", "/api/ws", live.websocket),
+    Route("GET", "/api/events", live.event_stream),
+    Route("POST", "/api/admin/test-hooks/publish", live.test_hook_publish),
     # The web UI (not under /api): its shell, static files and vendored libraries.
-    app.router.add_routes(ui.routes())
+    *(Route("GET", path, handler, "ui") for path, handler in ui.ROUTES),
+)

@@ -76,8 +76,5 @@ async def vendor_file(request: web.Request) -> web.FileResponse:
     return await _file(path, VENDOR_CACHE)
 
 
-def routes() -> list[web.RouteDef]:
-    table = [web.get("/static/vendor/{name}", vendor_file),
-             web.get("/static/{path:.+}", static_file)]
-    table.extend(web.get(path, index) for path in SPA_PATHS)
-    return table
+ROUTES = (("/static/vendor/{name}", vendor_file), ("/static/{path:.+}", static_file),
+          *((path, index) for path in SPA_PATHS))

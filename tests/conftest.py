@@ -5,15 +5,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import web
 from aiohttp.pytest_plugin import AiohttpClient
-from aiohttp.test_utils import TestClient, TestServer
-from yarl import URL
+from aiohttp.test_utils import TestClient
 
-from server import keys
 from server.app import create_app
 from server.config import Config, build_config
-from server.fastlane import LaneSite
 
 
 def make_config(data_dir: Path, **overrides: Any) -> Config:
@@ -31,25 +27,6 @@ def make_config(data_dir: Path, **overrides: Any) -> Config:
     return build_config(settings, environ={})
 
 
-class LaneTestServer(TestServer):
-    """aiohttp's TestServer listening through the fast lane's site, as run.py serves, so
-    every test's requests meet the lane first (server/fastlane/)."""
-
-    site: LaneSite | None = None
-
-    async def start_server(self, loop: Any = None, **kwargs: Any) -> None:
-        if self.runner:
-            return
-        self.runner = runner = await self._make_runner(handler_cancellation=True, **kwargs)
-        await runner.setup()
-        assert isinstance(runner, web.AppRunner)
-        self.site = LaneSite(runner, self.app[keys.ANSWERS], self.host, 0)
-        await self.site.start()
-        self.port = self.site.port
-        self.scheme = "http"
-        self._root = URL(f"http://{self.host}:{self.port}")
-
-
 @pytest.fixture
 def config(tmp_path: Path) -> Config:
     return make_config(tmp_path / "data")
@@ -57,7 +34,7 @@ def config(tmp_path: Path) -> Config:
 
 @pytest.fixture
 async def client(aiohttp_client: AiohttpClient, config: Config) -> AsyncIterator[TestClient]:
-    yield await aiohttp_client(LaneTestServer(create_app(config)))
+    yield await aiohttp_client(create_app(config))
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ from typing import Any
 from aiohttp import web
 
 from server import accounts, keys, sessions
+from server.edge.limits import client_address
 from server.errors import Forbidden, Unauthorized, problem_response
 from server.identity import (
     ACCESS_COOKIE,
@@ -15,7 +16,6 @@ from server.identity import (
     REFRESH_COOKIE,
     current_viewer,
 )
-from server.middleware import client_address
 from server.openapi import op, ref
 from server.validation import json_body, optional_json_body
 
@@ -106,7 +106,8 @@ async def login(request: web.Request) -> web.Response:
     user = await accounts.authenticate(db, body["username"], body["password"])
     issued = await sessions.start_session(
         db, user["id"], request.app[keys.CONFIG].refresh_token_days * 86400,
-        request.headers.get("User-Agent", ""), client_address(request),
+        request.headers.get("User-Agent", ""),
+        client_address(request, request.app[keys.CONFIG].trusted_proxy_set),
     )
     return _token_response(request, issued)
 

@@ -18,13 +18,14 @@ from urllib.parse import quote
 from aiohttp import hdrs, web
 
 from media.probe import SAFE_MEDIA_TYPES
-from server import fastlane, keys, storage
+from server import keys, storage
 from server.errors import NotFound
 from server.identity import current_viewer
 from server.openapi import header_param, op, path_param, query_param
 from server.playback import hls
-from server.playback.access import Access, MediaVideo, authorize, cache_control
+from server.playback.access import Access, authorize
 from server.playback.files import FilePart, send_parts
+from server.playback.ranges import http_date
 from server.playback.state import PlaybackState, state
 
 RENDITION = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
@@ -32,13 +33,9 @@ FMP4_FILE = re.compile(r"^(init\.mp4|seg_\d{5}\.m4s)$")
 TS_FILE = re.compile(r"^seg_(\d{5})\.ts$")
 PROGRESSIVE_FILE = re.compile(r"^([A-Za-z0-9_-]{1,40})\.mp4$")
 STORYBOARD_FILE = re.compile(r"^[A-Za-z0-9_-]{1,60}\.(jpg|vtt)$")
-CORS = {
-    "Access-Control-Allow-Origin": "*",
-    "Access-Control-Expose-Headers":
-        "Content-Length, Content-Range, Accept-Ranges, ETag, Last-Modified",
-    "Cross-Origin-Resource-Policy": "cross-origin",
-    "Timing-Allow-Origin": "*",
-}
+# CORS itself is the edge's (server/edge/cors.py, on every answer of a media route); these
+# let other origins embed and time the media.
+EMBEDDABLE = {"Cross-Origin-Resource-Policy": "cross-origin", "Timing-Allow-Origin": "*"}
 CONDITIONAL = (hdrs.RANGE, hdrs.IF_NONE_MATCH, hdrs.IF_MODIFIED_SINCE, hdrs.IF_MATCH,
                hdrs.IF_UNMODIFIED_SINCE, hdrs.IF_RANGE)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -73,54 +70,34 @@ def _part(request: web.Request, name: str, pattern: re.Pattern[str]) -> re.Match
     return match
 
 
-def _conditional(request: web.Request) -> bool:
-    headers = request.headers
-    for name in CONDITIONAL:
-        if name in headers:
-            return True
-    return False
-
-
 def _grant_for_playlist(request: web.Request, access: Access) -> str | None:
-    """Carry the caller's grant down; a signed-in viewer of a non-public video gets one
-    minted, so players that drop headers and cookies can still fetch the segments."""
-    if access.sig is not None or access.video.privacy == "public":
+    """Only a private video's playlists carry a grant down to the URLs they list (public and
+    unlisted ones are the same for everyone, so shared caches can serve them); a signed-in
+    viewer of a private video gets one minted, for players that drop headers and cookies."""
+    if access.video.privacy != "private":
+        return None
+    if access.sig is not None:
         return access.sig
     if current_viewer(request) is None:
         return None
     return request.app[keys.SIGNER].media_grant(access.video.public_id, access.viewer_key)
 
 
-def _text_headers(public: bool, ready: bool, gz: bool) -> dict[str, str]:
-    # A playlist may still grow while the video is processing: always revalidate then.
-    scope = "public" if public else "private"
-    headers = {
-        **CORS,
-        "Cache-Control": f"{scope}, max-age=60" if ready else "no-cache",
-        "Vary": "Accept-Encoding",
-    }
-    if gz:
-        headers["Content-Encoding"] = "gzip"
-    return headers
+def accepts_gzip(accept_encoding: str | None) -> bool:
+    """RFC 9110 section 12.5.3: gzip unless refused with q=0."""
+    if not accept_encoding or "gzip" not in accept_encoding:
+        return False
+    for item in accept_encoding.split(","):
+        coding, _, params = item.strip().partition(";")
+        if coding.strip().lower() in ("gzip", "x-gzip"):
+            q = params.strip().lower().removeprefix("q=")
+            return not (params and q.replace(".", "").strip("0") == "")
+    return False
 
 
-# Worked out once: playlists are the most frequent small answers.
-TEXT_HEADERS = {(public, ready, gz): _text_headers(public, ready, gz)
-                for public in (True, False) for ready in (True, False) for gz in (True, False)}
-
-
-def _still_true(request: web.Request, st: PlaybackState, path: str, flavour: str,
-                video: MediaVideo, rendered: hls.Rendered) -> fastlane.Revalidator:
-    """For the fast lane: the same checks the full stack makes, without a request. The
-    video is as public and as processed as it was, and the playlist is unchanged."""
-    db = request.app[keys.DB]
-
-    async def still_true() -> bool:
-        now = await st.videos.video(db, video.public_id)
-        if now is None or (now.privacy, now.status) != (video.privacy, video.status):
-            return False
-        return await st.playlists.get(path, None, flavour) is rendered
-    return still_true
+def _conditional(request: web.Request) -> bool:
+    headers = request.headers
+    return any(name in headers for name in CONDITIONAL)
 
 
 async def _text(request: web.Request, path: str, flavour: str, content_type: str,
@@ -128,30 +105,34 @@ async def _text(request: web.Request, path: str, flavour: str, content_type: str
     sig = _grant_for_playlist(request, access)
     rendered = st.playlists.fresh(path, sig, flavour) or await st.playlists.get(
         path, sig, flavour)
-    gz = fastlane.accepts_gzip(request.headers.get(hdrs.ACCEPT_ENCODING))
+    gz = accepts_gzip(request.headers.get(hdrs.ACCEPT_ENCODING))
     body, validators = ((rendered.gzipped, rendered.gzip_validators) if gz
                         else (rendered.body, rendered.validators))
-    video = access.video
-    base = TEXT_HEADERS[video.privacy == "public", video.status == "ready", gz]
+    headers = {**EMBEDDABLE, "Cache-Control": st.caching.playlist(access.video),
+               "Vary": "Accept-Encoding"}
+    if gz:
+        headers["Content-Encoding"] = "gzip"
     if not _conditional(request):
-        # The hot path: nothing to evaluate, answer from memory (and, for anonymous
-        # viewers, let the fast lane repeat it for a moment: server/fastlane/).
-        if sig is None:
-            fastlane.offer(request, video.public_id, gz,
-                           _still_true(request, st, path, flavour, video, rendered))
+        # The common case: nothing to evaluate, answer from memory.
         return web.Response(body=body, headers={
-            **base, "ETag": validators.etag, "Accept-Ranges": "bytes",
+            **headers, "ETag": validators.etag, "Accept-Ranges": "bytes",
+            "Last-Modified": http_date(validators.last_modified),
             hdrs.CONTENT_TYPE: content_type})
     return await send_parts(request, [body], validators, content_type=content_type,
-                            files=st.files, headers=dict(base))
+                            files=st.files, headers=headers)
 
 
 async def _file(request: web.Request, path: str, content_type: str, st: PlaybackState,
                 access: Access, extra: dict[str, str] | None = None) -> web.StreamResponse:
     info = await st.stats.get(path)
-    headers = {**CORS, "Cache-Control": cache_control(access.video), **(extra or {})}
+    headers = {**EMBEDDABLE, "Cache-Control": st.caching.file(access.video), **(extra or {})}
     return await send_parts(request, [FilePart(path, 0, info.size)], info.validators,
                             content_type=content_type, files=st.files, headers=headers)
+
+
+async def options(request: web.Request) -> web.Response:
+    """OPTIONS without a CORS preflight (the edge answers those): what the path allows."""
+    return web.Response(status=204, headers={"Allow": "GET, HEAD, OPTIONS"})
 
 
 @media
@@ -222,7 +203,7 @@ async def progressive_mp4(request: web.Request) -> web.StreamResponse:
 
     layout = await st.layouts.get(f"{directory}/hls/{rendition}", duration,
                                   settled=access.video.status == "ready")
-    headers = {**CORS, "Cache-Control": cache_control(access.video)}
+    headers = {**EMBEDDABLE, "Cache-Control": st.caching.file(access.video)}
     return await send_parts(request, layout.parts, layout.validators,
                             content_type="video/mp4", files=st.files, headers=headers)
 
@@ -284,7 +265,11 @@ def _media_op(summary: str, content_type: str, *extra_params: dict[str, Any]) ->
     get["responses"]["206"]["content"]["multipart/byteranges"] = {"schema": {"type": "string"}}
     head = op(summary + " (headers only)", tag="playback", params=params, auth="optional",
               responses={200: None, 304: None})
-    return {"get": get, "head": head}
+    # CORS preflights (answered by the edge) and plain OPTIONS (what the path allows).
+    options = op("CORS preflight for " + summary, tag="playback", auth="none",
+                 params=[path_param("video_id", "the video's public id"), *extra_params],
+                 responses={204: None})
+    return {"get": get, "head": head, "options": options}
 
 
 _RENDITION = path_param("rendition", "a rendition's name, e.g. 720p or audio")

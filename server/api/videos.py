@@ -151,7 +151,10 @@ async def get_video(request: web.Request) -> web.Response:
     viewer = current_viewer(request)
     row = await videos.visible_video(db, request.match_info["video_id"], viewer)
     key = _viewer_key(request, viewer)
-    grant = request.app[keys.SIGNER].media_grant(row["public_id"], key)
+    # Public and unlisted media URLs are the same for everyone (cacheable); only a private
+    # video's carry a grant, for players that cannot send the viewer's token.
+    grant = (request.app[keys.SIGNER].media_grant(row["public_id"], key)
+             if row["privacy"] == "private" else None)
     body = await videos.video_json(db, row, viewer, grant=grant, viewer_key=key)
     response = web.json_response(body, headers={"Cache-Control": "private, no-store"})
     _anon_cookie(request, response, viewer)

@@ -33,11 +33,6 @@ class LiveHub:
     streams: set[Subscription] = field(default_factory=set)
 
 
-def setup(app: web.Application) -> None:
-    app[keys.LIVE] = LiveHub()
-    app.on_shutdown.append(close_all)
-
-
 async def close_all(app: web.Application) -> None:
     hub = app[keys.LIVE]
     for subscription in list(hub.streams):

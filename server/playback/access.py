@@ -1,7 +1,8 @@
 """Who may fetch a media URL: the video's privacy, the viewer, and signed media grants.
 
-Public and unlisted videos: anyone. Private: the owner and administrators, by Bearer token,
-session cookie, or a signed grant (`?sig=`) made for one of them. A grant names one video
+Public and unlisted videos: anyone, at stable unsigned URLs (the unguessable id keeps
+unlisted unlisted). Private: the owner and administrators, by Bearer token, session
+cookie, or a signed grant (`?sig=`) made for one of them. A grant names one video
 and one viewer (`u:<user id>` or `anon:<cookie id>`) and expires after
 `signed_url_seconds`. Privacy is checked on every request, so making a video private stops
 every grant made for anyone else at once; the small per-process cache below is dropped
@@ -101,8 +102,6 @@ def may_view(video: MediaVideo, viewer: Viewer | None) -> bool:
 async def _grant_allows(
     request: web.Request, cache: VideoCache, video: MediaVideo, granted_to: str
 ) -> bool:
-    if video.privacy != "private":
-        return True
     kind, _, ident = granted_to.partition(":")
     if kind != "u" or not ident.isdigit():
         return False
@@ -116,6 +115,10 @@ async def authorize(request: web.Request, cache: VideoCache, public_id: str) -> 
     if video is None:
         raise NotFound(f"no video '{public_id}'")
     viewer = current_viewer(request)
+    if video.privacy != "private":
+        # Public and unlisted: the same URL for everyone, for as long as the video stays so
+        # (an old link's `sig` is not even read, so it cannot expire).
+        return Access(video, None, viewer_key(request, viewer))
     sig = request.query.get(SIG_PARAM)
     if sig is not None:
         granted_to = request.app[keys.SIGNER].read_media_grant(sig, public_id)
@@ -131,8 +134,28 @@ async def authorize(request: web.Request, cache: VideoCache, public_id: str) -> 
     return Access(video, None, viewer_key(request, viewer))
 
 
-def cache_control(video: MediaVideo) -> str:
-    """Immutable media of a public video may sit in shared caches for a year."""
-    if video.privacy == "public":
-        return "public, max-age=31536000, immutable"
-    return "private, max-age=31536000, immutable"
+class MediaCaching:
+    """Cache-Control for media (RFC 9111 section 5.2.2).
+
+    Files (segments, init, progressive, poster, storyboard sprites) never change under
+    their name: browsers keep them a year (`immutable`), while shared caches revalidate
+    after `shared_seconds` (`s-maxage`, a 304 that costs the origin no bytes), so a public
+    video made private leaves a proxy or CDN within that instead of a year. A finished
+    video's playlists are kept `playlist_seconds`; one still processing grows, so it is
+    always revalidated. Private media is `private`: only the viewer's own cache keeps it.
+    """
+
+    def __init__(self, shared_seconds: int, playlist_seconds: int) -> None:
+        shared = f"public, max-age=31536000, immutable, s-maxage={shared_seconds}"
+        self._files = {True: shared, False: "private, max-age=31536000, immutable"}
+        self._playlists = {
+            (True, True): f"public, max-age={playlist_seconds}",
+            (False, True): f"private, max-age={playlist_seconds}",
+            (True, False): "public, no-cache", (False, False): "private, no-cache",
+        }
+
+    def file(self, video: MediaVideo) -> str:
+        return self._files[video.privacy != "private"]
+
+    def playlist(self, video: MediaVideo) -> str:
+        return self._playlists[video.privacy != "private", video.status == "ready"]

@@ -6,14 +6,14 @@ import asyncio
 import os
 import stat
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from aiohttp import web
 
 from server import keys
-from server.fastlane import AnswerBook
-from server.playback.access import VideoCache
+from server.playback.access import MediaCaching, VideoCache
 from server.playback.files import OpenFiles, file_validators
 from server.playback.hls import PlaylistCache
 from server.playback.progressive import LayoutCache
@@ -58,6 +58,7 @@ class StatCache:
 
 @dataclass
 class PlaybackState:
+    caching: MediaCaching
     videos: VideoCache = field(default_factory=VideoCache)
     playlists: PlaylistCache = field(default_factory=PlaylistCache)
     layouts: LayoutCache = field(default_factory=LayoutCache)
@@ -65,13 +66,10 @@ class PlaybackState:
     ts: TsCache = field(default_factory=TsCache)
     files: OpenFiles = field(default_factory=OpenFiles)
     media_root: str | None = None
-    answers: AnswerBook | None = None  # the fast lane's remembered playlists
 
     def forget_video(self, public_id: str, directory: Path) -> None:
         """Called when a video changes (privacy) or goes away (files removed)."""
         self.videos.forget(public_id)
-        if self.answers is not None:
-            self.answers.forget_video(public_id)
         prefix = str(directory)
         self.playlists.forget(prefix)
         self.layouts.forget(prefix)
@@ -82,14 +80,13 @@ class PlaybackState:
 PLAYBACK: web.AppKey[PlaybackState] = web.AppKey("playback", PlaybackState)
 
 
-def install(app: web.Application) -> None:
-    playback = PlaybackState(answers=app.get(keys.ANSWERS))
+async def playback_context(app: web.Application) -> AsyncIterator[None]:
+    config = app[keys.CONFIG]
+    playback = PlaybackState(MediaCaching(config.shared_cache_seconds,
+                                          config.playlist_max_age_seconds))
     app[PLAYBACK] = playback
-
-    async def close_files(_app: web.Application) -> None:
-        playback.files.close()
-
-    app.on_cleanup.append(close_files)
+    yield
+    playback.files.close()
 
 
 def state(request: web.Request) -> PlaybackState:

@@ -1,6 +1,7 @@
 """Who may fetch each kind of media URL: every actor against every URL kind, for public,
 unlisted and private videos. Hidden videos answer 404 (a private id cannot be probed);
-bad signatures answer 403 problem+json."""
+bad signatures on a private video answer 403 problem+json; on a public or unlisted video
+a signature is not even read (their URLs are the same for everyone, for good)."""
 
 from __future__ import annotations
 
@@ -24,8 +25,8 @@ KINDS = [
 ACTORS = ["owner", "other", "anonymous", "admin", "signed", "expired", "tampered",
           "other-video"]
 ALLOWED = {
-    "public": {"owner", "other", "anonymous", "admin", "signed"},
-    "unlisted": {"owner", "other", "anonymous", "admin", "signed"},
+    "public": set(ACTORS),
+    "unlisted": set(ACTORS),
     "private": {"owner", "admin", "signed"},
 }
 
@@ -64,12 +65,17 @@ async def test_access_matrix(client: TestClient, hls_tree: Tree, privacy: str) -
     people = {"owner": owner, "other": await sign_up(client, "other"),
               "admin": await make_admin(client, "root")}
     vid = await add_video(client, owner, hls_tree, privacy=privacy)
-    elsewhere = await add_video(client, owner, hls_tree, privacy="public")
+    elsewhere = await add_video(client, owner, hls_tree, privacy="private")
     # The owner's signed URL, used with no header at all (as a TV or <video> would).
+    signer = client.app[keys.SIGNER]
     signed = await (await client.get(f"/api/videos/{vid}", headers=owner.headers)).json()
-    grant = signed["streams"]["hls"].split("sig=")[1]
-    other_video = (await (await client.get(f"/api/videos/{elsewhere}")).json())[
-        "streams"]["hls"].split("sig=")[1]
+    if privacy == "private":
+        grant = signed["streams"]["hls"].split("sig=")[1]
+    else:
+        assert "sig=" not in signed["streams"]["hls"]
+        grant = signer.media_grant(vid, f"u:{owner.id}")
+    other_video = (await (await client.get(f"/api/videos/{elsewhere}", headers=owner.headers)
+                          ).json())["streams"]["hls"].split("sig=")[1]
     grants = {
         "signed": grant,
         "expired": _expired_grant(client, vid, f"u:{owner.id}"),
@@ -95,21 +101,84 @@ async def test_access_matrix(client: TestClient, hls_tree: Tree, privacy: str) -
     assert not failures, "\n".join(failures)
 
 
-async def test_making_a_video_private_stops_other_viewers_grants(
+async def test_making_a_video_private_stops_its_public_urls_at_once(
     client: TestClient, hls_tree: Tree
 ) -> None:
     owner = await sign_up(client, "owner")
     vid = await add_video(client, owner, hls_tree, privacy="unlisted")
     anon = (await (await client.get(f"/api/videos/{vid}")).json())["streams"]["hls"]
-    mine = (await (await client.get(f"/api/videos/{vid}", headers=owner.headers)).json())[
-        "streams"]["hls"]
     assert (await client.get(anon)).status == 200
     resp = await client.patch(f"/api/videos/{vid}", json={"privacy": "private"},
                               headers=owner.headers)
     assert resp.status == 200
     denied = await client.get(anon)
-    assert denied.status == 403 and denied.content_type == "application/problem+json"
-    assert (await client.get(mine)).status == 200  # the owner's own grant still works
+    assert denied.status == 404 and denied.content_type == "application/problem+json"
+    mine = (await (await client.get(f"/api/videos/{vid}", headers=owner.headers)).json())[
+        "streams"]["hls"]
+    assert "sig=" in mine and (await client.get(mine)).status == 200
+
+
+async def test_public_media_urls_are_the_same_for_every_viewer(
+    client: TestClient, hls_tree: Tree
+) -> None:
+    owner, other = await sign_up(client, "owner"), await sign_up(client, "other")
+    vid = await add_video(client, owner, hls_tree, privacy="public")
+    seen = []
+    for headers in ({}, other.headers, owner.headers):
+        body = await (await client.get(f"/api/videos/{vid}", headers=headers)).json()
+        seen.append((body["streams"]["hls"], body["streams"]["hls_ts"], body["poster"],
+                     body["storyboard"], [p["url"] for p in body["streams"]["progressive"]]))
+        client.session.cookie_jar.clear()  # the anonymous viewer cookie plays no part
+    assert seen[0] == seen[1] and seen[1][:4] == seen[2][:4]
+    assert all("?" not in url for url in seen[0][:4])
+    master = await (await client.get(seen[0][0])).text()
+    media = await (await client.get(f"/api/videos/{vid}/hls/360p/index.m3u8")).text()
+    assert "sig=" not in master + media
+
+
+async def test_media_cache_headers(client: TestClient, hls_tree: Tree) -> None:
+    owner = await sign_up(client, "owner")
+    public = await add_video(client, owner, hls_tree, privacy="public")
+    private = await add_video(client, owner, hls_tree, privacy="private")
+    segment = await client.get(f"/api/videos/{public}/hls/360p/seg_00000.m4s")
+    assert segment.headers["Cache-Control"] == (
+        "public, max-age=31536000, immutable, s-maxage=300")
+    etag = segment.headers["ETag"]
+    assert etag.startswith('"')  # strong
+    again = await client.get(f"/api/videos/{public}/hls/360p/seg_00000.m4s",
+                             headers={"If-None-Match": etag})
+    assert again.status == 304
+    playlist = await client.get(f"/api/videos/{public}/hls/360p/index.m3u8")
+    assert playlist.headers["Cache-Control"] == "public, max-age=60"
+    assert "ETag" in playlist.headers and "Last-Modified" in playlist.headers
+    mine = await client.get(f"/api/videos/{private}/hls/360p/seg_00000.m4s",
+                            headers=owner.headers)
+    assert mine.headers["Cache-Control"].startswith("private")
+
+
+async def test_media_cors_on_every_answer_and_preflight(client: TestClient,
+                                                        hls_tree: Tree) -> None:
+    owner = await sign_up(client, "owner")
+    vid = await add_video(client, owner, hls_tree, privacy="private")
+    origin = {"Origin": "http://tv.local"}
+    for path in (f"/api/videos/{vid}/hls/master.m3u8", "/api/videos/nope/poster.jpg",
+                 f"/api/videos/{vid}/hls/360p/seg_00000.m4s?sig=forged"):
+        resp = await client.get(path, headers=origin)
+        assert resp.status in (403, 404), path
+        assert resp.headers["Access-Control-Allow-Origin"] == "*", path
+    ok = await client.get(f"/api/videos/{vid}/hls/360p/seg_00000.m4s",
+                          headers={**owner.headers, "Range": "bytes=0-9"})
+    assert ok.status == 206 and ok.headers["Access-Control-Allow-Origin"] == "*"
+    preflight = await client.options(
+        f"/api/videos/{vid}/hls/360p/seg_00000.m4s",
+        headers={**origin, "Access-Control-Request-Method": "GET",
+                 "Access-Control-Request-Headers": "range, authorization"})
+    assert preflight.status == 204
+    assert preflight.headers["Access-Control-Allow-Origin"] == "*"
+    allowed = preflight.headers["Access-Control-Allow-Headers"].lower()
+    assert "range" in allowed and "authorization" in allowed
+    plain = await client.options(f"/api/videos/{vid}/poster.jpg")
+    assert plain.status == 204 and "GET" in plain.headers["Allow"]
 
 
 async def test_original_needs_allow_download_unless_owner(
@@ -122,7 +191,8 @@ async def test_original_needs_allow_download_unless_owner(
     assert (await client.get(f"/api/videos/{vid}/original")).status == 404
     resp = await client.get(f"/api/videos/{vid}/original?download=1", headers=owner.headers)
     assert resp.status == 200
-    assert resp.headers["Content-Disposition"] == 'attachment; filename="holiday.mp4"'
+    assert resp.headers["Content-Disposition"] == (
+        "attachment; filename=\"holiday.mp4\"; filename*=UTF-8''holiday.mp4")
 
 
 async def test_bad_names_are_404(client: TestClient, hls_tree: Tree) -> None:

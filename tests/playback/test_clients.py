@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 import m3u8
+import pytest
 from aiohttp.test_utils import TestClient
 
 from server import keys, storage
@@ -49,10 +50,13 @@ async def test_ffmpeg_plays_fmp4_and_ts_ladders_of_a_private_video(
         f"seg_{i:05d}.ts" for i in range(hls_tree.result.renditions[0].segments)]
 
 
-async def test_playlists_parse_and_carry_the_grant(client: TestClient, hls_tree: Tree) -> None:
+@pytest.mark.parametrize("privacy", ["unlisted", "private"])
+async def test_playlists_parse_and_carry_a_grant_only_when_private(
+        client: TestClient, hls_tree: Tree, privacy: str) -> None:
     alice = await sign_up(client, "alice")
-    vid = await add_video(client, alice, hls_tree, privacy="unlisted")
-    body = await (await client.get(f"/api/videos/{vid}")).json()
+    vid = await add_video(client, alice, hls_tree, privacy=privacy)
+    body = await (await client.get(f"/api/videos/{vid}", headers=alice.headers)).json()
+    signed = privacy == "private"
     for flavour, key, ext in (("hls", "hls", ".m4s"), ("hls-ts", "hls_ts", ".ts")):
         resp = await client.get(body["streams"][key], headers={"Accept-Encoding": "gzip"})
         assert resp.status == 200
@@ -65,7 +69,7 @@ async def test_playlists_parse_and_carry_the_grant(client: TestClient, hls_tree:
         names = {r.name for r in hls_tree.result.renditions}
         assert len(master.playlists) == len(names)
         for variant in master.playlists:
-            assert "sig=" in variant.uri
+            assert ("sig=" in variant.uri) == signed
             assert variant.stream_info.bandwidth > 0 and variant.stream_info.codecs
             media_url = f"/api/videos/{vid}/{flavour}/{variant.uri}"
             mresp = await client.get(media_url)
@@ -74,16 +78,18 @@ async def test_playlists_parse_and_carry_the_grant(client: TestClient, hls_tree:
             assert media.is_endlist and media.playlist_type == "vod"
             assert media.segments and all(s.uri.split("?")[0].endswith(ext)
                                           for s in media.segments)
-            assert all("sig=" in s.uri for s in media.segments)
+            assert all(("sig=" in s.uri) == signed for s in media.segments)
             if flavour == "hls":
-                assert media.segment_map and "sig=" in media.segment_map[0].uri
+                assert media.segment_map
+                assert ("sig=" in media.segment_map[0].uri) == signed
             else:
                 assert not media.segment_map and media.version == 3
             assert abs(sum(s.duration for s in media.segments) - 4.0) < 0.2
     raw = await client.get(f"/api/videos/{vid}/hls/master.m3u8",
-                           headers={"Accept-Encoding": "identity"})
+                           headers={"Accept-Encoding": "identity", **alice.headers})
     assert "Content-Encoding" not in raw.headers
-    assert raw.headers["Cache-Control"] == "private, max-age=60"
+    scope = "private" if signed else "public"
+    assert raw.headers["Cache-Control"] == f"{scope}, max-age=60"
 
 
 async def test_processing_playlists_are_not_cached(client: TestClient, hls_tree: Tree) -> None:
@@ -91,11 +97,12 @@ async def test_processing_playlists_are_not_cached(client: TestClient, hls_tree:
     vid = await add_video(client, alice, hls_tree, status="processing")
     resp = await client.get(f"/api/videos/{vid}/hls/master.m3u8",
                             headers={"Accept-Encoding": "gzip"})
-    assert resp.headers["Cache-Control"] == "no-cache"
+    assert resp.headers["Cache-Control"] == "public, no-cache"
     assert resp.headers["Content-Encoding"] == "gzip"  # the client inflates it
     assert (await resp.read()).startswith(b"#EXTM3U")
     seg = await client.get(f"/api/videos/{vid}/hls/360p/seg_00000.m4s")
-    assert seg.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+    assert seg.headers["Cache-Control"] == (
+        "public, max-age=31536000, immutable, s-maxage=300")
     assert seg.headers["Content-Type"] == "video/mp4"
     assert seg.headers["ETag"].startswith('"')
 
