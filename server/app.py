@@ -21,6 +21,7 @@ from server.openapi import build_document
 from server.playback.state import playback_context
 from server.ratelimit import RateLimiter
 from server.routes import API_MODULES, ROUTES
+from server.services import Services
 from server.tokens import TokenSigner
 from server.uploads.sweeper import uploads_context
 from server.workers.pool import worker_pool_context
@@ -50,6 +51,7 @@ async def database_context(app: web.Application) -> AsyncIterator[None]:
 async def bus_context(app: web.Application) -> AsyncIterator[None]:
     bus = Bus(app[keys.CONFIG].ws_queue_size)
     app[keys.BUS] = bus
+    app[keys.SERVICES] = Services(app[keys.CONFIG], app[keys.DB], bus)
     yield
     bus.close_all()
 

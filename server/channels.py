@@ -3,22 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
-import secrets
-import shutil
 import sqlite3
-from pathlib import Path
 from typing import Any
 
-from aiohttp import web
-
-from server import keys, storage
+from server import storage
 from server.db import Database, Row
 from server.errors import Conflict, Forbidden, NotFound
 from server.ids import new_public_id
-from server.jobs import cancel_transcode
-from server.playback.state import PLAYBACK
+from server.jobs import stop_processing
+from server.playback.state import PlaybackState
+from server.services import Services
+from server.workers.pool import WorkerPool
 
 
 async def get_channel(db: Database, public_id: str) -> Row:
@@ -88,31 +83,18 @@ async def update_channel(db: Database, row: Row, changes: dict[str, Any]) -> Non
                        slug="handle-taken") from exc
 
 
-async def delete_channel(app: web.Application, row: Row) -> None:
+async def delete_channel(services: Services, pool: WorkerPool | None,
+                         playback: PlaybackState, row: Row) -> None:
     """The channel and its videos go; running transcodes are stopped and media removed."""
     if row["is_default"]:
         raise Conflict("a user's default channel cannot be deleted")
-    db = app[keys.DB]
+    db = services.db
     doomed = await db.fetch_all(
         "SELECT * FROM videos WHERE channel_id = ? ORDER BY id", (row["id"],))
     for video in doomed:
-        if video["status"] in ("uploaded", "processing"):
-            with contextlib.suppress(Conflict):  # nothing running: deleting is enough
-                await cancel_transcode(app, video)
+        await stop_processing(services, pool, video)
     await db.write("DELETE FROM channels WHERE id = ?", (row["id"],))  # videos cascade
-    playback = app.get(PLAYBACK)
     for video in doomed:
-        directory = storage.video_dir(app[keys.CONFIG], video["public_id"])
-        if playback is not None:
-            playback.forget_video(video["public_id"], directory)
-        await asyncio.to_thread(_remove_tree, directory)
-
-
-def _remove_tree(directory: Path) -> None:
-    # Renamed first so nothing is served from a half-removed folder.
-    doomed = directory.with_name(f"{directory.name}.deleted-{secrets.token_hex(4)}")
-    try:
-        os.replace(directory, doomed)
-    except FileNotFoundError:
-        return
-    shutil.rmtree(doomed, ignore_errors=True)
+        directory = storage.video_dir(services.config, video["public_id"])
+        playback.forget_video(video["public_id"], directory)
+        await asyncio.to_thread(storage.remove_tree, directory)

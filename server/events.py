@@ -9,10 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 import aiosqlite
-from aiohttp import web
 
-from server import keys
 from server.db import Row
+from server.services import Services
 from server.social import notifications
 
 
@@ -28,48 +27,48 @@ def channel_topic(public_id: str) -> str:
     return f"channel:{public_id}"
 
 
-def video_progress(app: web.Application, public_id: str, progress: dict[str, Any]) -> None:
+def video_progress(services: Services, public_id: str, progress: dict[str, Any]) -> None:
     """Processing progress: ephemeral, never persisted (the video row holds the latest)."""
-    app[keys.BUS].publish(video_topic(public_id), {"type": "video.progress",
+    services.bus.publish(video_topic(public_id), {"type": "video.progress",
                                                    "video_id": public_id, **progress})
 
 
 async def video_status_changed(
-    app: web.Application, owner_id: int, public_id: str, status: str, error: str | None = None
+    services: Services, owner_id: int, public_id: str, status: str, error: str | None = None
 ) -> None:
     """Called by the pipeline after it has written the new status to the video's row.
 
     Notifications are stored before anything is published (DESIGN.md, Notifications).
     """
     if status == "ready":
-        await _video_ready(app, public_id)
+        await _video_ready(services, public_id)
     elif status == "failed":
-        await _video_failed(app, owner_id, public_id, error)
+        await _video_failed(services, owner_id, public_id, error)
     event = {"type": "video.status", "video_id": public_id, "status": status, "error": error}
-    app[keys.BUS].publish(video_topic(public_id), event)
-    app[keys.BUS].publish(user_topic(owner_id), event)
+    services.bus.publish(video_topic(public_id), event)
+    services.bus.publish(user_topic(owner_id), event)
 
 
-async def video_visibility_changed(app: web.Application, public_id: str) -> None:
+async def video_visibility_changed(services: Services, public_id: str) -> None:
     """For the video settings PATCH: a ready video made public for the first time is
     announced to its channel's subscribers then (once, as if it had just turned ready)."""
-    await _video_ready(app, public_id)
+    await _video_ready(services, public_id)
 
 
-async def upload_completed(app: web.Application, owner_id: int, public_id: str) -> None:
+async def upload_completed(services: Services, owner_id: int, public_id: str) -> None:
     event = {"type": "upload.completed", "video_id": public_id}
-    app[keys.BUS].publish(video_topic(public_id), event)
-    app[keys.BUS].publish(user_topic(owner_id), event)
+    services.bus.publish(video_topic(public_id), event)
+    services.bus.publish(user_topic(owner_id), event)
 
 
-def deliver(app: web.Application, user_id: int, notification: dict[str, Any] | None) -> None:
+def deliver(services: Services, user_id: int, notification: dict[str, Any] | None) -> None:
     if notification is not None:
-        app[keys.BUS].publish(user_topic(user_id),
+        services.bus.publish(user_topic(user_id),
                               {"type": "notification", "notification": notification})
 
 
-async def _video_row(app: web.Application, public_id: str) -> Row | None:
-    return await app[keys.DB].fetch_one(
+async def _video_row(services: Services, public_id: str) -> Row | None:
+    return await services.db.fetch_one(
         "SELECT v.id, v.public_id, v.owner_id, v.channel_id, v.title, v.privacy, v.status,"
         " c.public_id AS channel_public_id, c.handle, c.display_name AS channel_name"
         " FROM videos v JOIN channels c ON c.id = v.channel_id WHERE v.public_id = ?",
@@ -83,9 +82,9 @@ async def _announce_once(conn: aiosqlite.Connection, video_id: int, kind: str) -
     return cursor.rowcount == 1
 
 
-async def _video_ready(app: web.Application, public_id: str) -> None:
-    db = app[keys.DB]
-    video = await _video_row(app, public_id)
+async def _video_ready(services: Services, public_id: str) -> None:
+    db = services.db
+    video = await _video_row(services, public_id)
     if video is None or video["status"] != "ready":
         return
     brief = {"id": video["public_id"], "title": video["title"]}
@@ -105,26 +104,26 @@ async def _video_ready(app: web.Application, public_id: str) -> None:
         else:
             published = False
     if first_ready:
-        deliver(app, video["owner_id"], await notifications.create(
+        deliver(services, video["owner_id"], await notifications.create(
             db, video["owner_id"], "video_processed", {"video": brief}, video["id"]))
     for user_id, notification in fanout:
-        deliver(app, user_id, notification)
+        deliver(services, user_id, notification)
     if published:
-        app[keys.BUS].publish(channel_topic(video["channel_public_id"]),
+        services.bus.publish(channel_topic(video["channel_public_id"]),
                               {"type": "video.published", "video": brief, "channel": channel})
 
 
-async def _video_failed(app: web.Application, owner_id: int, public_id: str,
+async def _video_failed(services: Services, owner_id: int, public_id: str,
                         error: str | None) -> None:
-    video = await _video_row(app, public_id)
+    video = await _video_row(services, public_id)
     if video is None:
         return
     data = {"video": {"id": public_id, "title": video["title"]}, "error": error}
-    deliver(app, owner_id, await notifications.create(
-        app[keys.DB], owner_id, "video_failed", data, video["id"]))
+    deliver(services, owner_id, await notifications.create(
+        services.db, owner_id, "video_failed", data, video["id"]))
 
 
-async def comment_posted(app: web.Application, video: Row, comment: dict[str, Any],
+async def comment_posted(services: Services, video: Row, comment: dict[str, Any],
                          author_id: int, parent_author_id: int | None) -> None:
     """A new comment or reply (`comment` as the API shows it): tells the parent's author
     and the video's owner (never the commenter about their own words), then announces
@@ -134,31 +133,31 @@ async def comment_posted(app: web.Application, video: Row, comment: dict[str, An
             "comment": {"id": comment["id"], "parent_id": comment["parent_id"],
                         "excerpt": comment["body"][:140]},
             "actor": author}
-    db = app[keys.DB]
+    db = services.db
     if parent_author_id is not None and parent_author_id != author_id:
-        deliver(app, parent_author_id,
+        deliver(services, parent_author_id,
                 await notifications.create(db, parent_author_id, "reply", data, video["id"]))
     owner_id = video["owner_id"]
     if owner_id not in (author_id, parent_author_id):
-        deliver(app, owner_id,
+        deliver(services, owner_id,
                 await notifications.create(db, owner_id, "comment", data, video["id"]))
     public = {k: v for k, v in comment.items() if k not in ("can_edit", "can_delete")}
-    app[keys.BUS].publish(video_topic(video["public_id"]),
+    services.bus.publish(video_topic(video["public_id"]),
                           {"type": "comment.created", "video_id": video["public_id"],
                            "comment": public})
 
 
-def notifications_read(app: web.Application, user_id: int, unread_count: int) -> None:
+def notifications_read(services: Services, user_id: int, unread_count: int) -> None:
     """Other tabs and devices of the same user update their unread badge."""
-    app[keys.BUS].publish(user_topic(user_id), {"type": "notifications.read",
+    services.bus.publish(user_topic(user_id), {"type": "notifications.read",
                                                 "unread_count": unread_count})
 
 
-async def channel_subscribed(app: web.Application, channel: Row, subscriber_id: int,
+async def channel_subscribed(services: Services, channel: Row, subscriber_id: int,
                              subscriber_name: str) -> None:
     owner_id = channel["owner_id"]
     data = {"channel": {"id": channel["public_id"], "handle": channel["handle"],
                         "display_name": channel["display_name"]},
             "actor": subscriber_name}
-    deliver(app, owner_id, await notifications.create(app[keys.DB], owner_id, "subscriber",
+    deliver(services, owner_id, await notifications.create(services.db, owner_id, "subscriber",
                                                       data))

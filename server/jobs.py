@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
-from aiohttp import web
-
-from server import events, keys
+from server import events
 from server.db import Row
 from server.errors import Conflict
+from server.services import Services
 from server.workers import queue
+from server.workers.pool import WorkerPool
 from server.workers.runner import CANCELLED, remove_outputs
 
 
-async def enqueue_transcode(app: web.Application, video: Row) -> int:
+async def enqueue_transcode(services: Services, pool: WorkerPool | None, video: Row) -> int:
     """Called when an upload is complete and its bytes are at storage.original_path."""
-    db = app[keys.DB]
-    config = app[keys.CONFIG]
+    db, config = services.db, services.config
     async with db.transaction() as conn:
         await conn.execute("UPDATE videos SET status = 'uploaded', updated_at ="
                            " strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?", (video["id"],))
@@ -26,23 +26,28 @@ async def enqueue_transcode(app: web.Application, video: Row) -> int:
         )
     job_id = cursor.lastrowid
     assert job_id is not None
-    await events.upload_completed(app, video["owner_id"], video["public_id"])
-    pool = app.get(keys.WORKERS)
+    await events.upload_completed(services, video["owner_id"], video["public_id"])
     if pool is not None:
         pool.wake()  # start it now rather than at the dispatcher's next poll
     return job_id
 
 
-async def cancel_transcode(app: web.Application, video: Row) -> None:
+async def cancel_transcode(services: Services, pool: WorkerPool | None, video: Row) -> None:
     """Stop the video's processing. The video ends `failed` with "processing was cancelled";
     its original bytes are kept (nothing the user stored is lost), partial outputs are not."""
-    db = app[keys.DB]
+    db = services.db
     if await queue.cancel_queued(db, video["id"], CANCELLED):
-        await asyncio.to_thread(remove_outputs, app[keys.CONFIG], video["public_id"])
-        await events.video_status_changed(app, video["owner_id"], video["public_id"],
+        await asyncio.to_thread(remove_outputs, services.config, video["public_id"])
+        await events.video_status_changed(services, video["owner_id"], video["public_id"],
                                           "failed", CANCELLED)
         return
     job_id = await queue.running_job(db, video["id"])
-    pool = app.get(keys.WORKERS)
     if job_id is None or pool is None or not await pool.cancel(job_id):
         raise Conflict("this video is not being processed")
+
+
+async def stop_processing(services: Services, pool: WorkerPool | None, video: Row) -> None:
+    """Before a video is deleted: its job, if any, is stopped (nothing running is fine)."""
+    if video["status"] in ("uploaded", "processing"):
+        with contextlib.suppress(Conflict):
+            await cancel_transcode(services, pool, video)

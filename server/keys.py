@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from server.live import LiveHub
     from server.metrics import Metrics
     from server.ratelimit import RateLimiter
+    from server.services import Services
     from server.tokens import TokenSigner
     from server.uploads.runtime import UploadRuntime
     from server.workers.pool import WorkerPool
@@ -22,6 +23,7 @@ CONFIG = web.AppKey("config", Config)
 DB: web.AppKey[Database] = web.AppKey("db")
 SIGNER: web.AppKey[TokenSigner] = web.AppKey("signer")
 BUS: web.AppKey[Bus] = web.AppKey("bus")
+SERVICES: web.AppKey[Services] = web.AppKey("services")
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
 RATE_LIMITER: web.AppKey[RateLimiter] = web.AppKey("rate_limiter")
 OPENAPI: web.AppKey[dict[str, Any]] = web.AppKey("openapi")

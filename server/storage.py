@@ -9,6 +9,9 @@
 
 from __future__ import annotations
 
+import os
+import secrets
+import shutil
 from pathlib import Path
 
 from server.config import Config
@@ -32,3 +35,13 @@ def poster_path(config: Config, public_id: str) -> Path:
 
 def storyboard_dir(config: Config, public_id: str) -> Path:
     return video_dir(config, public_id) / "storyboard"
+
+
+def remove_tree(directory: Path) -> None:
+    """Blocking. Renamed first, so nothing is served from a half-removed folder."""
+    doomed = directory.with_name(f"{directory.name}.deleted-{secrets.token_hex(4)}")
+    try:
+        os.replace(directory, doomed)
+    except FileNotFoundError:
+        return
+    shutil.rmtree(doomed, ignore_errors=True)

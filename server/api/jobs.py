@@ -25,6 +25,6 @@ async def cancel_processing(request: web.Request) -> web.Response:
     viewer = require_user(request)
     db = request.app[keys.DB]
     row = await videos.managed_video(db, request.match_info["video_id"], viewer)
-    await jobs.cancel_transcode(request.app, row)
+    await jobs.cancel_transcode(request.app[keys.SERVICES], request.app.get(keys.WORKERS), row)
     row = await videos.get_video(db, row["public_id"])
     return web.json_response(await videos.video_json(db, row, viewer))

@@ -58,7 +58,7 @@ async def mark_read(request: web.Request) -> web.Response:
         raise NotFound(f"no notification '{raw[:40]}'")
     db = request.app[keys.DB]
     row = await notifications.mark_read(db, viewer.user_id, int(raw))
-    events.notifications_read(request.app, viewer.user_id,
+    events.notifications_read(request.app[keys.SERVICES], viewer.user_id,
                               await notifications.unread_count(db, viewer.user_id))
     return web.json_response(notifications.notification_json(row))
 
@@ -68,5 +68,5 @@ async def mark_all_read(request: web.Request) -> web.Response:
     db = request.app[keys.DB]
     marked = await notifications.mark_all_read(db, viewer.user_id)
     unread = await notifications.unread_count(db, viewer.user_id)
-    events.notifications_read(request.app, viewer.user_id, unread)
+    events.notifications_read(request.app[keys.SERVICES], viewer.user_id, unread)
     return web.json_response({"marked": marked, "unread_count": unread})

@@ -134,7 +134,8 @@ async def subscribe(request: web.Request) -> web.Response:
     row, created = await subscriptions.subscribe(db, viewer.user_id, channel,
                                                  body.get("notify"))
     if created:
-        await events.channel_subscribed(request.app, channel, viewer.user_id, viewer.username)
+        await events.channel_subscribed(request.app[keys.SERVICES], channel, viewer.user_id,
+                                        viewer.username)
     return web.json_response(subscriptions.subscription_json(row), status=201 if created else 200)
 
 
@@ -186,7 +187,7 @@ async def post_comment(request: web.Request) -> web.Response:
     row, parent = await comments.post(db, video, viewer.user_id, body["body"],
                                       body.get("parent_id"))
     comment = comments.comment_json(row, video, viewer)
-    await events.comment_posted(request.app, video, comment, viewer.user_id,
+    await events.comment_posted(request.app[keys.SERVICES], video, comment, viewer.user_id,
                                 parent["author_id"] if parent else None)
     return web.json_response(comment, status=201)
 

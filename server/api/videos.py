@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import secrets
-import shutil
 from typing import Any
 
 from aiohttp import web
 
 from server import events, keys, storage, videos
-from server.errors import BadRequest, Conflict
+from server.errors import BadRequest
 from server.identity import Viewer, current_viewer, require_user
-from server.jobs import cancel_transcode
+from server.jobs import stop_processing
 from server.openapi import CURSOR_PARAMS, op, path_param, query_param, ref
 from server.playback import watching
 from server.playback.access import ANON_COOKIE, viewer_key
@@ -193,34 +191,20 @@ async def update_video(request: web.Request) -> web.Response:
                                        storage.video_dir(config, row["public_id"]))
     if "privacy" in changes:
         # A ready video made public for the first time is announced to subscribers now.
-        await events.video_visibility_changed(request.app, row["public_id"])
+        await events.video_visibility_changed(request.app[keys.SERVICES], row["public_id"])
         row = await videos.get_video(db, row["public_id"])
     return web.json_response(await videos.video_json(db, row, viewer))
-
-
-def _remove_tree(directory: os.PathLike[str]) -> None:
-    # Renamed first so nothing is served from a half-removed folder.
-    doomed = f"{os.fspath(directory)}.deleted-{secrets.token_hex(4)}"
-    try:
-        os.replace(directory, doomed)
-    except FileNotFoundError:
-        return
-    shutil.rmtree(doomed, ignore_errors=True)
 
 
 async def delete_video(request: web.Request) -> web.Response:
     db = request.app[keys.DB]
     viewer = require_user(request)
     row = await videos.managed_video(db, request.match_info["video_id"], viewer)
-    if row["status"] in ("uploaded", "processing"):
-        try:
-            await cancel_transcode(request.app, row)
-        except Conflict:
-            pass  # nothing running: deleting is enough
+    await stop_processing(request.app[keys.SERVICES], request.app.get(keys.WORKERS), row)
     await videos.delete_video(db, row)
     directory = storage.video_dir(request.app[keys.CONFIG], row["public_id"])
     request.app[PLAYBACK].forget_video(row["public_id"], directory)
-    await asyncio.to_thread(_remove_tree, directory)
+    await asyncio.to_thread(storage.remove_tree, directory)
     return web.Response(status=204)
 
 

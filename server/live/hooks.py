@@ -27,5 +27,5 @@ async def publish_now(app: web.Application, user_id: int, title: str) -> Row:
     video = await create_video(db, user_id, channel["id"], title, status="processing")
     await db.write("UPDATE videos SET status = 'ready', published_at = ? WHERE id = ?",
                    (utc_now_iso(), video["id"]))
-    await events.video_status_changed(app, user_id, video["public_id"], "ready")
+    await events.video_status_changed(app[keys.SERVICES], user_id, video["public_id"], "ready")
     return await get_video(db, video["public_id"])

@@ -56,8 +56,8 @@ async def fail_video(app: web.Application, video_id: int | None, reason: str) ->
                    " strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?", (reason, video_id))
     row = await db.fetch_one("SELECT owner_id, public_id FROM videos WHERE id = ?", (video_id,))
     if row is not None:
-        await events.video_status_changed(app, row["owner_id"], row["public_id"], "failed",
-                                          reason)
+        await events.video_status_changed(app[keys.SERVICES], row["owner_id"],
+                                          row["public_id"], "failed", reason)
 
 
 async def fail_upload(app: web.Application, upload: Upload, reason: str) -> None:
@@ -92,7 +92,7 @@ async def finish_file(app: web.Application, video: Row, path: Path) -> Row:
     await db.write("UPDATE videos SET size = ?, bytes_received = ? WHERE id = ?",
                    (size, size, video["id"]))
     fresh = await get_video_by_key(db, video["id"])
-    await jobs.enqueue_transcode(app, fresh)
+    await jobs.enqueue_transcode(app[keys.SERVICES], app.get(keys.WORKERS), fresh)
     return await get_video_by_key(db, video["id"])
 
 

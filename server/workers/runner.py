@@ -69,6 +69,7 @@ def remove_outputs(config: Config, public_id: str, *, original: bool = False) ->
 class JobRun:
     def __init__(self, app: web.Application, job: Claimed, ctx: ForkServerContext) -> None:
         self.app, self.job, self.ctx = app, job, ctx
+        self.services = app[keys.SERVICES]
         self.config = app[keys.CONFIG]
         self.db = app[keys.DB]
         self.cancel_event = ctx.Event()
@@ -117,7 +118,7 @@ class JobRun:
 
     async def _begin(self) -> None:
         await queue.set_video_status(self.db, self.job.video_id, "processing")
-        await events.video_status_changed(self.app, self.job.owner_id, self.job.public_id,
+        await events.video_status_changed(self.services, self.job.owner_id, self.job.public_id,
                                           "processing")
 
     async def _spawn(self) -> Connection:
@@ -185,7 +186,7 @@ class JobRun:
             playable = info["kind"] == "video" or not self.has_video
             # media.pipeline rewrote master.m3u8 (with this rendition) before reporting it.
             if await queue.add_rendition(self.db, self.job, info, playable):
-                await events.video_status_changed(self.app, self.job.owner_id,
+                await events.video_status_changed(self.services, self.job.owner_id,
                                                   self.job.public_id, "ready")
             await self._progress(self.progress["percent"], force=True)
 
@@ -201,7 +202,7 @@ class JobRun:
             if not await queue.save_progress(self.db, self.job, self.progress):
                 self.request_cancel()  # the video was deleted: stop working for nobody
                 return
-            events.video_progress(self.app, self.job.public_id, self._snapshot())
+            events.video_progress(self.services, self.job.public_id, self._snapshot())
 
     def _snapshot(self) -> dict[str, Any]:
         # A copy: the bus serialises an event when a subscriber first sends it.
@@ -231,15 +232,15 @@ class JobRun:
         self.progress.update(percent=100.0, eta_seconds=0.0)
         self.progress["renditions"] = {k: 100.0 for k in self.progress["renditions"]}
         if await queue.finish(self.db, self.job, self.progress, cpu_seconds):
-            await events.video_status_changed(self.app, self.job.owner_id, self.job.public_id,
+            await events.video_status_changed(self.services, self.job.owner_id, self.job.public_id,
                                               "ready")
-        events.video_progress(self.app, self.job.public_id, self._snapshot())
+        events.video_progress(self.services, self.job.public_id, self._snapshot())
 
     async def _end(self, status: str, reason: str, *, original: bool) -> None:
         await asyncio.to_thread(remove_outputs, self.config, self.job.public_id,
                                 original=original)
         await queue.end_job(self.db, self.job, status, reason)
-        await events.video_status_changed(self.app, self.job.owner_id, self.job.public_id,
+        await events.video_status_changed(self.services, self.job.owner_id, self.job.public_id,
                                           "failed", reason)
 
     async def _transient(self, error: str) -> None:
@@ -249,6 +250,6 @@ class JobRun:
             return
         await asyncio.to_thread(remove_outputs, self.config, self.job.public_id)
         await queue.requeue(self.db, self.job, error, 2.0 ** self.job.attempts)
-        await events.video_status_changed(self.app, self.job.owner_id, self.job.public_id,
+        await events.video_status_changed(self.services, self.job.owner_id, self.job.public_id,
                                           "uploaded")
 

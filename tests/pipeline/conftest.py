@@ -75,7 +75,7 @@ async def submit(client: TestClient, user: User, source: Path) -> str:
     target = storage.original_path(app[keys.CONFIG], row["public_id"])
     target.parent.mkdir(parents=True, exist_ok=True)
     await asyncio.to_thread(shutil.copyfile, source, target)
-    await jobs.enqueue_transcode(app, row)
+    await jobs.enqueue_transcode(app[keys.SERVICES], app.get(keys.WORKERS), row)
     return str(row["public_id"])
 
 

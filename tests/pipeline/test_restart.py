@@ -17,12 +17,12 @@ from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp import web
 
 from server import jobs, keys, storage, videos
 from server.bus import Bus
 from server.config import Config
 from server.db import Database
+from server.services import Services
 from tests.helpers import PASSWORD
 from tests.pipeline.conftest import pipeline_config
 from tests.pipeline.hlsserve import decode_errors
@@ -82,15 +82,14 @@ async def submit_to_data_dir(config: Config, username: str, source: Path) -> tup
     """Upload completion done against the server's database from outside the process."""
     db = await Database.open(config.db_path)
     try:
-        app = web.Application()
-        app[keys.CONFIG], app[keys.DB], app[keys.BUS] = config, db, Bus()
+        services = Services(config, db, Bus())
         user_id = await db.fetch_value("SELECT id FROM users WHERE username = ?", (username,))
         channel = await videos.resolve_upload_channel(db, user_id, None)
         row = await videos.create_video(db, user_id, channel["id"], source.name)
         target = storage.original_path(config, row["public_id"])
         target.parent.mkdir(parents=True)
         shutil.copyfile(source, target)
-        await jobs.enqueue_transcode(app, row)  # the running server's dispatcher polls
+        await jobs.enqueue_transcode(services, None, row)  # the server's dispatcher polls
         return str(row["public_id"]), int(row["id"])
     finally:
         await db.close()

@@ -104,7 +104,7 @@ async def test_owner_hears_processing_and_follows_progress(client: TestClient) -
     ws = await connect(client, alice, last_id=0)
     await ws.send_json({"type": "subscribe", "topic": f"video:{video}"})
     assert (await next_of(ws, "subscribed"))["topic"] == f"video:{video}"
-    events.video_progress(app_of(client), video, {"percent": 42.0})
+    events.video_progress(app_of(client)[keys.SERVICES], video, {"percent": 42.0})
     progress = await next_of(ws, "video.progress")
     assert progress["percent"] == 42.0 and progress["topic"] == f"video:{video}"
     await make_ready(client, alice, video)
@@ -129,7 +129,7 @@ async def test_topic_permissions_and_bad_messages(client: TestClient) -> None:
         assert error["detail"]
     await ws.send_str("{not json")
     assert "JSON" in (await next_of(ws, "error"))["detail"]
-    events.video_progress(app_of(client), private, {"percent": 1.0})
+    events.video_progress(app_of(client)[keys.SERVICES], private, {"percent": 1.0})
     await ws.send_json({"type": "ping"})
     assert (await ws.receive_json(timeout=2))["type"] == "pong"
     await ws.close()
@@ -209,7 +209,7 @@ async def test_slow_consumer_is_dropped_fast_one_keeps_receiving(
         received = 0
         sent = 0
         while slow_sub.dropped is None and sent < 5000:
-            events.video_progress(app, video, {"n": sent, "log": padding})
+            events.video_progress(app[keys.SERVICES], video, {"n": sent, "log": padding})
             sent += 1
             if sent % 8 == 0:
                 while received < sent:  # the fast client reads everything at once
@@ -221,7 +221,7 @@ async def test_slow_consumer_is_dropped_fast_one_keeps_receiving(
             assert (await next_of(fast, "video.progress"))["n"] == received
             received += 1
         for n in range(sent, sent + 10):
-            events.video_progress(app, video, {"n": n})
+            events.video_progress(app[keys.SERVICES], video, {"n": n})
         while received < sent + 10:
             assert (await next_of(fast, "video.progress"))["n"] == received
             received += 1
@@ -382,7 +382,7 @@ async def test_sse_topics_errors_and_shutdown(aiohttp_client: AiohttpClient,
                                                    "topic": f"video:{private}"})
     assert resp.status == 200
     reader = SseReader(resp)
-    events.video_progress(app, private, {"percent": 50.0})
+    events.video_progress(app[keys.SERVICES], private, {"percent": 50.0})
     event = await reader.next_event()
     assert "id" not in event  # only notifications carry ids (resume points)
     assert json.loads(event["data"])["percent"] == 50.0

@@ -95,7 +95,7 @@ async def test_video_made_public_later_is_announced_once(client: TestClient) -> 
     await app[keys.DB].write("UPDATE videos SET privacy = 'public' WHERE public_id = ?",
                              (video,))
     for _ in range(2):
-        await events.video_visibility_changed(app, video)
+        await events.video_visibility_changed(app[keys.SERVICES], video)
     resp = await client.get("/api/notifications", headers=bob.headers)
     assert [n["kind"] for n in (await resp.json())["items"]] == ["new_video"]
     resp = await client.get("/api/notifications", headers=alice.headers)

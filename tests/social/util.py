@@ -35,7 +35,7 @@ async def make_ready(client: TestClient, owner: User, video_id: str,
     app = app_of(client)
     await app[keys.DB].write("UPDATE videos SET status = ?, error = ? WHERE public_id = ?",
                              (status, error, video_id))
-    await events.video_status_changed(app, owner.id, video_id, status, error)
+    await events.video_status_changed(app[keys.SERVICES], owner.id, video_id, status, error)
 
 
 async def subscribe(client: TestClient, user: User, channel_id: str,
