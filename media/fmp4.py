@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from media.layout import INIT, segment_name
+
 _CONTAINERS = {b"moov", b"trak", b"mdia", b"moof", b"traf"}
 
 
@@ -57,7 +59,8 @@ def iter_boxes(
         off += size
 
 
-def _child(data: bytes | bytearray, start: int, end: int, kind: bytes) -> tuple[int, int] | None:
+def child_box(data: bytes | bytearray, start: int, end: int, kind: bytes
+              ) -> tuple[int, int] | None:
     for k, s, e in iter_boxes(data, start, end):
         if k == kind:
             return s, e
@@ -70,14 +73,14 @@ def track_timescales(moov: bytes | bytearray) -> list[tuple[int, int, bytes]]:
     for kind, s, e in iter_boxes(moov):
         if kind != b"trak":
             continue
-        tkhd = _child(moov, s, e, b"tkhd")
-        mdia = _child(moov, s, e, b"mdia")
+        tkhd = child_box(moov, s, e, b"tkhd")
+        mdia = child_box(moov, s, e, b"mdia")
         if tkhd is None or mdia is None:
             continue
         version = moov[tkhd[0]]
         (track_id,) = struct.unpack_from(">I", moov, tkhd[0] + (20 if version == 1 else 12))
-        mdhd = _child(moov, mdia[0], mdia[1], b"mdhd")
-        hdlr = _child(moov, mdia[0], mdia[1], b"hdlr")
+        mdhd = child_box(moov, mdia[0], mdia[1], b"mdhd")
+        hdlr = child_box(moov, mdia[0], mdia[1], b"hdlr")
         if mdhd is None or hdlr is None:
             continue
         version = moov[mdhd[0]]
@@ -95,10 +98,10 @@ def fragment_start(moof: bytes | bytearray, track_id: int) -> int | None:
     for kind, s, e in iter_boxes(moof):
         if kind != b"traf":
             continue
-        tfhd = _child(moof, s, e, b"tfhd")
+        tfhd = child_box(moof, s, e, b"tfhd")
         if tfhd is None or struct.unpack_from(">I", moof, tfhd[0] + 4)[0] != track_id:
             continue
-        tfdt = _child(moof, s, e, b"tfdt")
+        tfdt = child_box(moof, s, e, b"tfdt")
         if tfdt is None:
             return None
         if moof[tfdt[0]] == 1:
@@ -110,7 +113,7 @@ def fragment_start(moof: bytes | bytearray, track_id: int) -> int | None:
 
 
 def _shift_tfdt(moof: bytearray, start: int, end: int, ticks: int) -> None:
-    tfdt = _child(moof, start, end, b"tfdt")
+    tfdt = child_box(moof, start, end, b"tfdt")
     if tfdt is None or ticks == 0:
         return
     fmt = ">Q" if moof[tfdt[0]] == 1 else ">I"
@@ -119,7 +122,7 @@ def _shift_tfdt(moof: bytearray, start: int, end: int, ticks: int) -> None:
 
 
 def _first_composition_offset(moof: bytes | bytearray, start: int, end: int) -> int:
-    trun = _child(moof, start, end, b"trun")
+    trun = child_box(moof, start, end, b"trun")
     if trun is None:
         return 0
     pos = trun[0]
@@ -188,7 +191,7 @@ class SegmentSink:
             self._init += box
             if kind == b"moov":
                 self._choose_track(box[payload:])
-                (self.directory / "init.mp4").write_bytes(self._init)
+                (self.directory / INIT).write_bytes(self._init)
         elif kind == b"moof":
             moof = bytearray(box[payload:])
             self._shift(moof)
@@ -202,7 +205,7 @@ class SegmentSink:
 
     def _shift(self, moof: bytearray) -> None:
         for kind, s, e in iter_boxes(moof):
-            tfhd = _child(moof, s, e, b"tfhd") if kind == b"traf" else None
+            tfhd = child_box(moof, s, e, b"tfhd") if kind == b"traf" else None
             if tfhd is None:
                 continue
             (track_id,) = struct.unpack_from(">I", moof, tfhd[0] + 4)
@@ -230,7 +233,7 @@ class SegmentSink:
             nb += 1  # a fragment may jump past a boundary that had no keyframe
         self._next_boundary = nb + 1
         self._close_segment()
-        name = f"seg_{len(self.segments):05d}.m4s"
+        name = segment_name(len(self.segments))
         self.segments.append(Segment(name, start, 0))
         self._current = open(self.directory / name, "wb")
         self._current_size = 0

@@ -8,8 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-MASTER = "master.m3u8"
-MEDIA = "index.m3u8"
+from media.layout import INIT, MASTER, MEDIA_PLAYLIST, VideoLayout
 
 
 @dataclass(frozen=True)
@@ -48,7 +47,7 @@ def media_playlist(names: Sequence[str], durations: Sequence[float]) -> str:
         "#EXT-X-MEDIA-SEQUENCE:0",
         "#EXT-X-PLAYLIST-TYPE:VOD",
         "#EXT-X-INDEPENDENT-SEGMENTS",
-        '#EXT-X-MAP:URI="init.mp4"',
+        f'#EXT-X-MAP:URI="{INIT}"',
     ]
     for name, duration in zip(names, durations, strict=True):
         lines += [f"#EXTINF:{duration:.5f},", name]
@@ -57,7 +56,7 @@ def media_playlist(names: Sequence[str], durations: Sequence[float]) -> str:
 
 
 def write_media_playlist(directory: Path, names: Sequence[str], durations: Sequence[float]) -> None:
-    write_atomic(directory / MEDIA, media_playlist(names, durations))
+    write_atomic(directory / MEDIA_PLAYLIST, media_playlist(names, durations))
 
 
 def _stream_inf(info: RenditionInfo) -> str:
@@ -80,12 +79,12 @@ def master_playlist(renditions: Sequence[RenditionInfo]) -> str:
     lines = ["#EXTM3U", "#EXT-X-VERSION:7", "#EXT-X-INDEPENDENT-SEGMENTS"]
     for info in [*video, *audio]:
         # Variant URIs are relative to master.m3u8, which sits in hls/.
-        lines += [_stream_inf(info), f"{info.name}/{MEDIA}"]
+        lines += [_stream_inf(info), f"{info.name}/{MEDIA_PLAYLIST}"]
     return "\n".join(lines) + "\n"
 
 
 def write_master(out_dir: str | os.PathLike[str], renditions: Sequence[RenditionInfo]) -> Path:
-    hls_dir = Path(out_dir) / "hls"
+    hls_dir = VideoLayout(Path(out_dir)).hls
     hls_dir.mkdir(parents=True, exist_ok=True)
     path = hls_dir / MASTER
     write_atomic(path, master_playlist(renditions))

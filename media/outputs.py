@@ -18,6 +18,8 @@ from av.packet import Packet
 from av.stream import Stream
 from av.video.stream import VideoStream
 
+from media.layout import HLS, MEDIA_PLAYLIST, VideoLayout
+
 from .errors import MediaError
 from .fmp4 import SegmentSink
 from .hls import RenditionInfo, write_media_playlist
@@ -83,8 +85,9 @@ class RenditionOutput:
         audio_only: bool = False,
     ) -> None:
         self.name = name
-        self.final_dir = out_dir / "hls" / name
-        self.tmp_dir = out_dir / "hls" / f".{name}.partial"
+        layout = VideoLayout(out_dir)
+        self.final_dir = layout.rendition(name)
+        self.tmp_dir = layout.rendition_partial(name)
         shutil.rmtree(self.tmp_dir, ignore_errors=True)
         self.tmp_dir.mkdir(parents=True)
         self.sink = SegmentSink(self.tmp_dir, boundaries, tolerance, lead)
@@ -146,7 +149,7 @@ class RenditionOutput:
             segments=len(segments),
             duration=round(total, 3),
             target_duration=max([1, *(int(d + 0.5) for d in durations)]),
-            playlist=f"hls/{self.name}/index.m3u8",
+            playlist=f"{HLS}/{self.name}/{MEDIA_PLAYLIST}",
             copied=copied,
         )
 

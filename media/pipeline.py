@@ -8,6 +8,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from media.layout import VideoLayout
+
 from .errors import TranscodeCancelled
 from .hls import RenditionInfo, write_master
 from .ladder import Ladder, LadderSettings, choose_ladder
@@ -115,9 +117,9 @@ def process(
         if picker is not None:
             _check(should_cancel)
             poster = (
-                picker.write(out / "poster.jpg")
+                picker.write(VideoLayout(out).poster)
                 if result.frames_decoded
-                else make_poster(info.path, out / "poster.jpg", info)
+                else make_poster(info.path, VideoLayout(out).poster, info)
             )
             on_event(Progress(_POSTER, {}))
         lap("poster")

@@ -13,6 +13,8 @@ import av.filter
 from av.container import InputContainer
 from av.video.frame import VideoFrame
 
+from media.layout import STORYBOARD_INDEX, VideoLayout, sprite_name
+
 from .frames import Prefilter
 from .probe import ProbeResult, VideoInfo, probe
 
@@ -152,8 +154,9 @@ class StoryboardBuilder:
         self.times = [i * self.step for i in range(count)]
         self.w = TILE_WIDTH
         self.h = max(2, round(TILE_WIDTH * display_height / display_width / 2) * 2)
-        self.final = Path(out_dir) / "storyboard"
-        self.tmp = Path(out_dir) / ".storyboard.partial"
+        layout = VideoLayout(Path(out_dir))
+        self.final = layout.storyboard
+        self.tmp = layout.storyboard_partial
         shutil.rmtree(self.tmp, ignore_errors=True)
         self.tmp.mkdir(parents=True)
         self.tiles = 0
@@ -194,7 +197,7 @@ class StoryboardBuilder:
         self.graph.push(None)
         sprite = self.sink.pull()
         assert isinstance(sprite, VideoFrame)
-        _jpeg(sprite, self.tmp / f"sprite_{self.sheets:03d}.jpg", quality=5)
+        _jpeg(sprite, self.tmp / sprite_name(self.sheets), quality=5)
         self.sheets += 1
         self.graph = self.sink = None
 
@@ -214,13 +217,13 @@ class StoryboardBuilder:
             end = min(t + self.step, self.duration)
             lines += [
                 f"{_vtt_time(t)} --> {_vtt_time(end)}",
-                f"sprite_{i // per_sheet:03d}.jpg#xywh={x},{y},{self.w},{self.h}",
+                f"{sprite_name(i // per_sheet)}#xywh={x},{y},{self.w},{self.h}",
                 "",
             ]
-        (self.tmp / "storyboard.vtt").write_text("\n".join(lines), encoding="utf-8")
+        (self.tmp / STORYBOARD_INDEX).write_text("\n".join(lines), encoding="utf-8")
         shutil.rmtree(self.final, ignore_errors=True)
         os.replace(self.tmp, self.final)
-        return self.final / "storyboard.vtt"
+        return self.final / STORYBOARD_INDEX
 
     def abort(self) -> None:
         shutil.rmtree(self.tmp, ignore_errors=True)

@@ -25,6 +25,8 @@ from av.packet import Packet
 from av.video.frame import VideoFrame
 from av.video.stream import VideoStream
 
+from media.layout import VideoLayout
+
 from .audio import AudioEncoder, decode, frame_time, ordinal
 from .errors import MediaError, TranscodeCancelled
 from .frames import Prefilter, needs_sdr
@@ -307,7 +309,7 @@ def transcode(
     frame_consumers: Sequence[FrameConsumer] = (),
 ) -> TranscodeResult:
     out = Path(out_dir)
-    (out / "hls").mkdir(parents=True, exist_ok=True)
+    VideoLayout(out).hls.mkdir(parents=True, exist_ok=True)
     job = _Job(Path(source_path), out, ladder, on_event, should_cancel)
     job.consumers = frame_consumers
     started = time.monotonic()
@@ -341,5 +343,5 @@ def _abort(job: _Job) -> None:
     for out in list(job.open):
         out.abort()
     job.open.clear()
-    for partial in (job.out_dir / "hls").glob(".*.partial"):
+    for partial in VideoLayout(job.out_dir).hls.glob(".*.partial"):
         shutil.rmtree(partial, ignore_errors=True)

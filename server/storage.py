@@ -1,10 +1,7 @@
 """Where things live on disk, under the data directory.
 
     uploads/<upload-id>            bytes of an unfinished tus upload
-    media/<video-id>/original      the uploaded file, once complete
-    media/<video-id>/hls/          master.m3u8 and one folder per rendition
-    media/<video-id>/poster.jpg    the poster frame
-    media/<video-id>/storyboard/   sprite sheets and storyboard.vtt
+    media/<video-id>/              one video's files, named by media/layout.py
 """
 
 from __future__ import annotations
@@ -14,6 +11,7 @@ import secrets
 import shutil
 from pathlib import Path
 
+from media.layout import VideoLayout
 from server.config import Config
 
 
@@ -21,20 +19,12 @@ def video_dir(config: Config, public_id: str) -> Path:
     return config.media_dir / public_id
 
 
+def video_layout(config: Config, public_id: str) -> VideoLayout:
+    return VideoLayout(video_dir(config, public_id))
+
+
 def original_path(config: Config, public_id: str) -> Path:
-    return video_dir(config, public_id) / "original"
-
-
-def hls_dir(config: Config, public_id: str) -> Path:
-    return video_dir(config, public_id) / "hls"
-
-
-def poster_path(config: Config, public_id: str) -> Path:
-    return video_dir(config, public_id) / "poster.jpg"
-
-
-def storyboard_dir(config: Config, public_id: str) -> Path:
-    return video_dir(config, public_id) / "storyboard"
+    return video_layout(config, public_id).original
 
 
 def remove_tree(directory: Path) -> None:

@@ -11,12 +11,18 @@ import re
 import unicodedata
 from collections.abc import Awaitable, Callable
 from functools import wraps
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 from aiohttp import hdrs, web
 
+from media.layout import (
+    FMP4_FILE,
+    RENDITION_NAME,
+    STORYBOARD_FILE,
+    TS_SEGMENT_NAME,
+    VideoLayout,
+)
 from media.probe import SAFE_MEDIA_TYPES
 from server import keys, storage
 from server.errors import NotFound
@@ -28,11 +34,7 @@ from server.playback.files import FilePart, send_parts
 from server.playback.ranges import http_date
 from server.playback.state import PlaybackState, state
 
-RENDITION = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
-FMP4_FILE = re.compile(r"^(init\.mp4|seg_\d{5}\.m4s)$")
-TS_FILE = re.compile(r"^seg_(\d{5})\.ts$")
 PROGRESSIVE_FILE = re.compile(r"^([A-Za-z0-9_-]{1,40})\.mp4$")
-STORYBOARD_FILE = re.compile(r"^[A-Za-z0-9_-]{1,60}\.(jpg|vtt)$")
 # CORS itself is the edge's (server/edge/cors.py, on every answer of a media route); these
 # let other origins embed and time the media.
 EMBEDDABLE = {"Cross-Origin-Resource-Policy": "cross-origin", "Timing-Allow-Origin": "*"}
@@ -52,15 +54,12 @@ def media(handler: Handler) -> Handler:
     return wrapper
 
 
-async def _authorized(request: web.Request) -> tuple[PlaybackState, Access, str]:
-    """The video's folder as a plain string: media requests are many, and pathlib's
-    joins showed up in profiles. The id is one the database knows, so it is safe."""
+async def _authorized(request: web.Request) -> tuple[PlaybackState, Access, VideoLayout]:
+    """The id is one the database knows, so its folder is safe to name."""
     st = state(request)
     public_id = request.match_info["video_id"]
     access = await authorize(request, st.videos, public_id)
-    if st.media_root is None:
-        st.media_root = str(storage.video_dir(request.app[keys.CONFIG], "x").parent)
-    return st, access, f"{st.media_root}/{public_id}"
+    return st, access, storage.video_layout(request.app[keys.CONFIG], public_id)
 
 
 def _part(request: web.Request, name: str, pattern: re.Pattern[str]) -> re.Match[str]:
@@ -137,60 +136,58 @@ async def options(request: web.Request) -> web.Response:
 
 @media
 async def hls_master(request: web.Request) -> web.StreamResponse:
-    st, access, directory = await _authorized(request)
-    return await _text(request, f"{directory}/hls/master.m3u8", "fmp4",
-                       hls.CONTENT_TYPE, st, access)
+    st, access, layout = await _authorized(request)
+    return await _text(request, str(layout.master), "fmp4", hls.CONTENT_TYPE, st, access)
 
 
 @media
 async def hls_media(request: web.Request) -> web.StreamResponse:
-    st, access, directory = await _authorized(request)
-    rendition = _part(request, "rendition", RENDITION).group(0)
-    return await _text(request, f"{directory}/hls/{rendition}/index.m3u8", "fmp4",
+    st, access, layout = await _authorized(request)
+    rendition = _part(request, "rendition", RENDITION_NAME).group(0)
+    return await _text(request, str(layout.media_playlist(rendition)), "fmp4",
                        hls.CONTENT_TYPE, st, access)
 
 
 @media
 async def hls_segment(request: web.Request) -> web.StreamResponse:
-    st, access, directory = await _authorized(request)
-    rendition = _part(request, "rendition", RENDITION).group(0)
+    st, access, layout = await _authorized(request)
+    rendition = _part(request, "rendition", RENDITION_NAME).group(0)
     name = _part(request, "segment", FMP4_FILE).group(0)
-    return await _file(request, f"{directory}/hls/{rendition}/{name}", "video/mp4", st, access)
+    return await _file(request, str(layout.rendition(rendition) / name), "video/mp4", st,
+                       access)
 
 
 @media
 async def ts_master(request: web.Request) -> web.StreamResponse:
-    st, access, directory = await _authorized(request)
+    st, access, layout = await _authorized(request)
     # The TS master lists the same variants; their relative URIs resolve under hls-ts/.
-    return await _text(request, f"{directory}/hls/master.m3u8", "ts",
-                       hls.CONTENT_TYPE, st, access)
+    return await _text(request, str(layout.master), "ts", hls.CONTENT_TYPE, st, access)
 
 
 @media
 async def ts_media(request: web.Request) -> web.StreamResponse:
-    st, access, directory = await _authorized(request)
-    rendition = _part(request, "rendition", RENDITION).group(0)
-    return await _text(request, f"{directory}/hls/{rendition}/index.m3u8", "ts",
+    st, access, layout = await _authorized(request)
+    rendition = _part(request, "rendition", RENDITION_NAME).group(0)
+    return await _text(request, str(layout.media_playlist(rendition)), "ts",
                        hls.CONTENT_TYPE, st, access)
 
 
 @media
 async def ts_segment(request: web.Request) -> web.StreamResponse:
-    st, access, directory = await _authorized(request)
-    rendition = _part(request, "rendition", RENDITION).group(0)
-    number = _part(request, "segment", TS_FILE).group(1)
-    source = Path(directory, "hls", rendition)
-    out = Path(directory, "hls-ts", rendition, f"seg_{number}.ts")
+    st, access, layout = await _authorized(request)
+    rendition = _part(request, "rendition", RENDITION_NAME).group(0)
+    index = int(_part(request, "segment", TS_SEGMENT_NAME).group(1))
+    out = layout.ts_segment(rendition, index)
     try:
         await st.stats.get(str(out))  # made before: no remux, no extra stat
     except FileNotFoundError:
-        await st.ts.ensure(source / "init.mp4", source / f"seg_{number}.m4s", out)
+        await st.ts.ensure(layout.init(rendition), layout.segment(rendition, index), out)
     return await _file(request, str(out), "video/mp2t", st, access)
 
 
 @media
 async def progressive_mp4(request: web.Request) -> web.StreamResponse:
-    st, access, directory = await _authorized(request)
+    st, access, layout = await _authorized(request)
     rendition = _part(request, "file", PROGRESSIVE_FILE).group(1)
 
     async def duration() -> float:
@@ -201,16 +198,16 @@ async def progressive_mp4(request: web.Request) -> web.StreamResponse:
             raise NotFound(f"no rendition '{rendition}'")
         return float(value)
 
-    layout = await st.layouts.get(f"{directory}/hls/{rendition}", duration,
-                                  settled=access.video.status == "ready")
+    made = await st.layouts.get(str(layout.rendition(rendition)), duration,
+                                settled=access.video.status == "ready")
     headers = {**EMBEDDABLE, "Cache-Control": st.caching.file(access.video)}
-    return await send_parts(request, layout.parts, layout.validators,
+    return await send_parts(request, made.parts, made.validators,
                             content_type="video/mp4", files=st.files, headers=headers)
 
 
 @media
 async def original(request: web.Request) -> web.StreamResponse:
-    st, access, directory = await _authorized(request)
+    st, access, layout = await _authorized(request)
     video = access.video
     owner = current_viewer(request)
     if not video.allow_download and not (owner and (owner.user_id == video.owner_id
@@ -221,7 +218,7 @@ async def original(request: web.Request) -> web.StreamResponse:
     content_type = (video.original_mime if video.original_mime in SAFE_MEDIA_TYPES
                     else "application/octet-stream")
     name = video.original_filename or f"{video.public_id}"
-    return await _file(request, f"{directory}/original", content_type, st, access,
+    return await _file(request, str(layout.original), content_type, st, access,
                        {"Content-Disposition": attachment(name)})
 
 
@@ -236,15 +233,15 @@ def attachment(filename: str) -> str:
 
 @media
 async def poster(request: web.Request) -> web.StreamResponse:
-    st, access, directory = await _authorized(request)
-    return await _file(request, f"{directory}/poster.jpg", "image/jpeg", st, access)
+    st, access, layout = await _authorized(request)
+    return await _file(request, str(layout.poster), "image/jpeg", st, access)
 
 
 @media
 async def storyboard(request: web.Request) -> web.StreamResponse:
-    st, access, directory = await _authorized(request)
+    st, access, layout = await _authorized(request)
     match = _part(request, "file", STORYBOARD_FILE)
-    path = f"{directory}/storyboard/{match.group(0)}"
+    path = str(layout.storyboard / match.group(0))
     if match.group(1) == "vtt":
         return await _text(request, path, "vtt", "text/vtt", st, access)
     return await _file(request, path, "image/jpeg", st, access)

@@ -65,7 +65,6 @@ class PlaybackState:
     stats: StatCache = field(default_factory=StatCache)
     ts: TsCache = field(default_factory=TsCache)
     files: OpenFiles = field(default_factory=OpenFiles)
-    media_root: str | None = None
 
     def forget_video(self, public_id: str, directory: Path) -> None:
         """Called when a video changes (privacy) or goes away (files removed)."""

@@ -51,9 +51,9 @@ def job_spec(config: Config, public_id: str) -> child.JobSpec:
 def remove_outputs(config: Config, public_id: str, *, original: bool = False) -> None:
     """Delete what a (partial) run wrote; with `original`, the uploaded bytes too."""
     directory = storage.video_dir(config, public_id)
-    shutil.rmtree(storage.hls_dir(config, public_id), ignore_errors=True)
-    shutil.rmtree(storage.storyboard_dir(config, public_id), ignore_errors=True)
-    leftovers = [storage.poster_path(config, public_id)]
+    shutil.rmtree(storage.video_layout(config, public_id).hls, ignore_errors=True)
+    shutil.rmtree(storage.video_layout(config, public_id).storyboard, ignore_errors=True)
+    leftovers = [storage.video_layout(config, public_id).poster]
     if directory.is_dir():
         leftovers += [p for p in directory.iterdir() if p.name.startswith(".")]
     if original:

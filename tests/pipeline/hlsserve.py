@@ -40,7 +40,7 @@ async def master_url(client: TestClient, video_id: str) -> AsyncIterator[str]:
         yield str(client.make_url(f"/api/videos/{video_id}/hls/master.m3u8"))
         return
     static = web.Application()
-    static.router.add_static("/hls/", storage.hls_dir(client.app[keys.CONFIG], video_id))
+    static.router.add_static("/hls/", storage.video_layout(client.app[keys.CONFIG], video_id).hls)
     server = TestServer(static, host="127.0.0.1")
     await server.start_server()
     try:

@@ -42,7 +42,7 @@ async def test_clip_becomes_ready(
     assert body["error"] is None
     assert body["progress"]["percent"] == 100
     expected = READY[name]
-    hls = storage.hls_dir(client.app[keys.CONFIG], video_id)
+    hls = storage.video_layout(client.app[keys.CONFIG], video_id).hls
     rows = await client.app[keys.DB].fetch_all(
         "SELECT name, width, height FROM renditions WHERE video_id ="
         " (SELECT id FROM videos WHERE public_id = ?)", (video_id,))
@@ -77,7 +77,7 @@ async def test_bad_upload_fails_with_its_reason(
     config = client.app[keys.CONFIG]
     # A permanent failure: the bytes and any partial output are removed, no retry.
     assert not storage.original_path(config, video_id).exists()
-    assert not storage.hls_dir(config, video_id).exists()
+    assert not storage.video_layout(config, video_id).hls.exists()
     job = await job_row(client, video_id)
     assert (job["status"], job["attempts"]) == ("failed", 1)
     assert FAILED[name] in job["last_error"]

@@ -73,7 +73,7 @@ async def test_killed_worker_is_retried_and_finishes(
     body = await wait_for(client, owner, video_id,
                           lambda b: b["status"] == "uploaded", timeout=10)
     assert body["progress"] is None  # partial outputs removed, waiting for its retry
-    assert not storage.hls_dir(client.app[keys.CONFIG], video_id).exists()
+    assert not storage.video_layout(client.app[keys.CONFIG], video_id).hls.exists()
     job = await job_row(client, video_id)
     # Back-off: 2 ** attempts seconds after the first failure.
     assert job["status"] == "queued" and job["run_after"] - time.time() > 1.0
@@ -82,7 +82,7 @@ async def test_killed_worker_is_retried_and_finishes(
     job = await job_row(client, video_id)
     assert (job["status"], job["attempts"]) == ("done", 2)
     assert "exited with code -9" in job["last_error"]
-    hls = storage.hls_dir(client.app[keys.CONFIG], video_id)
+    hls = storage.video_layout(client.app[keys.CONFIG], video_id).hls
     assert await decode_errors(str(hls / "master.m3u8")) == ""
 
 
@@ -107,8 +107,8 @@ async def test_cancel_stops_the_worker_within_a_second(
     job = await job_row(client, video_id)
     assert job["status"] == "cancelled"
     config = client.app[keys.CONFIG]
-    assert not storage.hls_dir(config, video_id).exists()
-    assert not storage.poster_path(config, video_id).exists()
+    assert not storage.video_layout(config, video_id).hls.exists()
+    assert not storage.video_layout(config, video_id).poster.exists()
     assert storage.original_path(config, video_id).exists()  # the upload itself is kept
     resp = await client.post(f"/api/videos/{video_id}/cancel", headers=owner.headers)
     assert resp.status == 409
@@ -165,4 +165,4 @@ async def test_transient_failures_give_up_after_max_attempts(
     assert (job["status"], job["attempts"]) == ("failed", 1)
     # Not the upload's fault: its bytes are kept, the partial outputs are not.
     assert storage.original_path(config, video_id).exists()
-    assert not storage.hls_dir(config, video_id).exists()
+    assert not storage.video_layout(config, video_id).hls.exists()

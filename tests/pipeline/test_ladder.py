@@ -109,11 +109,11 @@ async def test_ready_ladder_matches_its_playlists(
     for rendition in ladder:
         assert by_name[rendition.name]["codecs"] == rendition.stream_info.codecs
         assert by_name[rendition.name]["bandwidth"] == rendition.stream_info.bandwidth
-    master_text = storage.hls_dir(client.app[keys.CONFIG], video_id) / "master.m3u8"
+    master_text = storage.video_layout(client.app[keys.CONFIG], video_id).hls / "master.m3u8"
     assert len(m3u8.loads(master_text.read_text()).playlists) == 3
     config = client.app[keys.CONFIG]
-    assert storage.poster_path(config, video_id).stat().st_size > 0
-    assert (storage.storyboard_dir(config, video_id) / "storyboard.vtt").is_file()
+    assert storage.video_layout(config, video_id).poster.stat().st_size > 0
+    assert (storage.video_layout(config, video_id).storyboard / "storyboard.vtt").is_file()
 
     metrics = await (await client.get("/metrics")).text()
     assert 'reelhouse_jobs{status="done"} 1.0' in metrics

@@ -153,7 +153,7 @@ async def test_job_resumes_after_the_server_is_killed(
         job = await job_of(config, video_key)
         assert (job["status"], job["attempts"]) == ("done", 2)
         assert job["last_error"] == "interrupted: the server stopped"
-        hls = storage.hls_dir(config, video_id)
+        hls = storage.video_layout(config, video_id).hls
         assert await decode_errors(str(hls / "master.m3u8")) == ""
         assert not [p for p in hls.rglob(".*")], "temporary files left behind"
         assert os.path.exists(storage.original_path(config, video_id))

@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import struct
 
+from media import progressive
 from media.fmp4 import iter_boxes
-from server.playback.files import FilePart
-from server.playback.progressive import build_layout
 from tests.playback.conftest import Tree
 
 
@@ -25,11 +24,10 @@ def _sidx(payload: bytes) -> tuple[int, int, int, int, list[tuple[int, int]]]:
 def test_sidx_references_every_fragment_of_every_segment(hls_tree: Tree) -> None:
     directory = hls_tree.root / "hls" / "360p"  # the copied rung: a keyframe every second
     duration = hls_tree.result.probe.duration
-    layout = build_layout(directory, duration)
-    init, index = layout.parts[0], layout.parts[1]
-    files = layout.parts[2:]
-    assert isinstance(init, bytes) and isinstance(index, bytes)
-    body = b"".join(open(p.path, "rb").read() for p in files if isinstance(p, FilePart))
+    built = progressive.build(directory, duration)
+    index = built.head  # the init, then the sidx boxes
+    files = built.segments
+    body = b"".join(path.read_bytes() for path, _size in files)
     moofs = [s - 8 for kind, s, _ in iter_boxes(body) if kind == b"moof"]
     assert len(moofs) > len(files)  # several fragments in some segment
     boxes = [(s, e) for kind, s, e in iter_boxes(index) if kind == b"sidx"]

@@ -1,0 +1,101 @@
+"""The names of every file in a video's directory, for the writers in media/ and the
+readers in server/ alike.
+
+    original                       the uploaded file
+    hls/master.m3u8                the master playlist (RFC 8216 section 4.3.4)
+    hls/<rendition>/index.m3u8     a media playlist
+    hls/<rendition>/init.mp4       its fMP4 initialisation segment (EXT-X-MAP)
+    hls/<rendition>/seg_NNNNN.m4s  its media segments
+    hls/.<rendition>.partial/      a rendition being written, renamed into place when done
+    hls-ts/<rendition>/seg_NNNNN.ts  MPEG-TS remuxes of the segments, made on demand
+    poster.jpg                     the poster frame
+    storyboard/storyboard.vtt      the seek-preview index, with storyboard/sprite_NNN.jpg
+    .storyboard.partial/           a storyboard being written
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+ORIGINAL = "original"
+HLS = "hls"
+HLS_TS = "hls-ts"
+MASTER = "master.m3u8"
+MEDIA_PLAYLIST = "index.m3u8"
+INIT = "init.mp4"
+POSTER = "poster.jpg"
+STORYBOARD = "storyboard"
+STORYBOARD_INDEX = "storyboard.vtt"
+
+RENDITION_NAME = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
+SEGMENT_NAME = re.compile(r"^seg_(\d{5})\.m4s$")
+FMP4_FILE = re.compile(r"^(init\.mp4|seg_\d{5}\.m4s)$")
+TS_SEGMENT_NAME = re.compile(r"^seg_(\d{5})\.ts$")
+STORYBOARD_FILE = re.compile(r"^[A-Za-z0-9_-]{1,60}\.(jpg|vtt)$")
+
+
+def segment_name(index: int) -> str:
+    return f"seg_{index:05d}.m4s"
+
+
+def ts_segment_name(index: int) -> str:
+    return f"seg_{index:05d}.ts"
+
+
+def sprite_name(index: int) -> str:
+    return f"sprite_{index:03d}.jpg"
+
+
+@dataclass(frozen=True)
+class VideoLayout:
+    """One video's directory. Names are checked by the patterns above before they get here."""
+
+    root: Path
+
+    @property
+    def original(self) -> Path:
+        return self.root / ORIGINAL
+
+    @property
+    def hls(self) -> Path:
+        return self.root / HLS
+
+    @property
+    def master(self) -> Path:
+        return self.hls / MASTER
+
+    def rendition(self, name: str) -> Path:
+        return self.hls / name
+
+    def rendition_partial(self, name: str) -> Path:
+        return self.hls / f".{name}.partial"
+
+    def media_playlist(self, name: str) -> Path:
+        return self.rendition(name) / MEDIA_PLAYLIST
+
+    def init(self, name: str) -> Path:
+        return self.rendition(name) / INIT
+
+    def segment(self, name: str, index: int) -> Path:
+        return self.rendition(name) / segment_name(index)
+
+    def ts_segment(self, name: str, index: int) -> Path:
+        return self.root / HLS_TS / name / ts_segment_name(index)
+
+    @property
+    def poster(self) -> Path:
+        return self.root / POSTER
+
+    @property
+    def storyboard(self) -> Path:
+        return self.root / STORYBOARD
+
+    @property
+    def storyboard_partial(self) -> Path:
+        return self.root / f".{STORYBOARD}.partial"
+
+    @property
+    def storyboard_index(self) -> Path:
+        return self.storyboard / STORYBOARD_INDEX
