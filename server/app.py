@@ -8,17 +8,18 @@ from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
-from server import keys, live
+from server import keys
 from server.bus import Bus
 from server.config import Config, load_secret_key
 from server.db import Database
 from server.edge.classes import RouteClasses, add_routes
 from server.edge.headers import security_headers
 from server.edge.middleware import cors_headers, edge_middleware
-from server.live import LiveHub
+from server.live.hub import LiveHub
 from server.metrics import Metrics
 from server.openapi import build_document
-from server.playback.state import playback_context
+from server.playback.access import MediaCaching
+from server.playback.state import PlaybackState
 from server.ratelimit import RateLimiter
 from server.routes import API_MODULES, ROUTES
 from server.services import Services
@@ -48,6 +49,15 @@ async def database_context(app: web.Application) -> AsyncIterator[None]:
     await db.close()
 
 
+async def playback_context(app: web.Application) -> AsyncIterator[None]:
+    config = app[keys.CONFIG]
+    playback = PlaybackState(MediaCaching(config.shared_cache_seconds,
+                                          config.playlist_max_age_seconds))
+    app[keys.PLAYBACK] = playback
+    yield
+    playback.files.close()
+
+
 async def bus_context(app: web.Application) -> AsyncIterator[None]:
     bus = Bus(app[keys.CONFIG].ws_queue_size)
     app[keys.BUS] = bus
@@ -61,6 +71,10 @@ async def bus_context(app: web.Application) -> AsyncIterator[None]:
 CLEANUP_CONTEXTS: tuple[CleanupContext, ...] = (
     secrets_context, database_context, bus_context, playback_context, uploads_context,
     worker_pool_context)
+
+
+async def close_live_connections(app: web.Application) -> None:
+    await app[keys.LIVE].close_all()
 
 
 def create_app(config: Config) -> web.Application:
@@ -77,7 +91,7 @@ def create_app(config: Config) -> web.Application:
     app[keys.OPENAPI] = build_document(API_MODULES)
     app[keys.LIVE] = LiveHub()
     add_routes(app, ROUTES)
-    app.on_shutdown.append(live.close_all)
+    app.on_shutdown.append(close_live_connections)
     app.on_response_prepare.append(security_headers)
     app.on_response_prepare.append(cors_headers)
     app.cleanup_ctx.extend(CLEANUP_CONTEXTS)

@@ -6,37 +6,26 @@ carry the session's CSRF token in `X-CSRF-Token` (double submit, bound to the se
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from aiohttp import web
 
 from server import keys
 from server.edge.classes import route_of
 from server.errors import Forbidden, Unauthorized
 from server.tokens import API_TOKEN_PREFIX, token_hash
+from server.viewer import Viewer
 
 ACCESS_COOKIE = "rh_access"
 REFRESH_COOKIE = "rh_refresh"
 CSRF_COOKIE = "rh_csrf"
+ANON_COOKIE = "rh_viewer"  # a random id for an anonymous viewer's resume point and views
 CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-ALL_SCOPES = ("read", "upload", "write")
-
-
-@dataclass(frozen=True)
-class Viewer:
-    user_id: int
-    username: str
-    is_admin: bool
-    session_id: str | None
-    via: str  # "bearer", "cookie" or "api-token"
-    scopes: frozenset[str] = frozenset(ALL_SCOPES)
 
 
 VIEWER: web.RequestKey[Viewer | None] = web.RequestKey("viewer")
 
 
-async def _from_access_token(request: web.Request, token: str, via: str) -> Viewer | None:
+async def viewer_from_access_token(request: web.Request, token: str, via: str) -> Viewer | None:
     claims = request.app[keys.SIGNER].read_access_token(token)
     if claims is None:
         return None
@@ -50,7 +39,7 @@ async def _from_access_token(request: web.Request, token: str, via: str) -> View
     return Viewer(row["id"], row["username"], bool(row["is_admin"]), claims.session_id, via)
 
 
-async def _from_api_token(request: web.Request, token: str) -> Viewer | None:
+async def viewer_from_api_token(request: web.Request, token: str) -> Viewer | None:
     db = request.app[keys.DB]
     row = await db.fetch_one(
         "SELECT t.id AS token_id, t.scopes, u.id, u.username, u.is_admin,"
@@ -81,15 +70,15 @@ async def resolve_viewer(request: web.Request) -> Viewer | None:
         if scheme.lower() != "bearer" or not token:
             raise Unauthorized("the Authorization header must be 'Bearer <token>'")
         if token.startswith(API_TOKEN_PREFIX):
-            viewer = await _from_api_token(request, token)
+            viewer = await viewer_from_api_token(request, token)
         else:
-            viewer = await _from_access_token(request, token, "bearer")
+            viewer = await viewer_from_access_token(request, token, "bearer")
         if viewer is None:
             raise Unauthorized("the token is invalid, expired or revoked")
         return viewer
     cookie = request.cookies.get(ACCESS_COOKIE)
     if cookie:
-        return await _from_access_token(request, cookie, "cookie")
+        return await viewer_from_access_token(request, cookie, "cookie")
     return None
 
 
@@ -144,3 +133,11 @@ def require_admin(request: web.Request) -> Viewer:
     if not viewer.is_admin:
         raise Forbidden("only an administrator may do this")
     return viewer
+
+
+def viewer_key(request: web.Request, viewer: Viewer | None) -> str:
+    """'u:<user id>', or 'anon:<cookie id>' for an anonymous viewer ('anon' without one)."""
+    if viewer is not None:
+        return f"u:{viewer.user_id}"
+    anon = request.cookies.get(ANON_COOKIE, "")
+    return f"anon:{anon}" if anon else "anon"

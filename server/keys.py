@@ -11,8 +11,9 @@ from server.config import Config
 if TYPE_CHECKING:
     from server.bus import Bus
     from server.db import Database
-    from server.live import LiveHub
+    from server.live.hub import LiveHub
     from server.metrics import Metrics
+    from server.playback.state import PlaybackState
     from server.ratelimit import RateLimiter
     from server.services import Services
     from server.tokens import TokenSigner
@@ -30,3 +31,4 @@ OPENAPI: web.AppKey[dict[str, Any]] = web.AppKey("openapi")
 LIVE: web.AppKey[LiveHub] = web.AppKey("live")
 UPLOADS: web.AppKey[UploadRuntime] = web.AppKey("uploads")
 WORKERS: web.AppKey[WorkerPool] = web.AppKey("workers")
+PLAYBACK: web.AppKey[PlaybackState] = web.AppKey("playback")

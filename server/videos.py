@@ -15,8 +15,8 @@ from urllib.parse import quote
 
 from server.db import Database, Row
 from server.errors import BadRequest, Forbidden, NotFound
-from server.identity import Viewer
 from server.ids import new_public_id
+from server.viewer import Viewer
 
 PRIVACY = ("public", "unlisted", "private")
 STATUSES = ("uploading", "uploaded", "processing", "ready", "failed")

@@ -9,7 +9,6 @@ from aiohttp import web
 from server import channels, keys
 from server.identity import current_viewer, require_user
 from server.openapi import CURSOR_PARAMS, SINGLE_LINE, op, path_param, ref
-from server.playback.state import PLAYBACK
 from server.social.feed import channel_videos as list_channel_videos
 from server.social.paging import page_request
 from server.validation import json_body
@@ -91,7 +90,8 @@ async def delete_channel(request: web.Request) -> web.Response:
     row = await channels.owned_channel(db, request.match_info["channel_id"], viewer.user_id,
                                        viewer.is_admin)
     app = request.app
-    await channels.delete_channel(app[keys.SERVICES], app.get(keys.WORKERS), app[PLAYBACK], row)
+    await channels.delete_channel(app[keys.SERVICES], app.get(keys.WORKERS),
+                                  app[keys.PLAYBACK], row)
     return web.Response(status=204)
 
 

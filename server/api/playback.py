@@ -26,13 +26,13 @@ from media.layout import (
 from media.probe import SAFE_MEDIA_TYPES
 from server import keys, storage
 from server.errors import NotFound
-from server.identity import current_viewer
+from server.identity import current_viewer, viewer_key
 from server.openapi import header_param, op, path_param, query_param
 from server.playback import hls
-from server.playback.access import Access, authorize
+from server.playback.access import SIG_PARAM, Access, authorize
 from server.playback.files import FilePart, send_parts
 from server.playback.ranges import http_date
-from server.playback.state import PlaybackState, state
+from server.playback.state import PlaybackState
 
 PROGRESSIVE_FILE = re.compile(r"^([A-Za-z0-9_-]{1,40})\.mp4$")
 # CORS itself is the edge's (server/edge/cors.py, on every answer of a media route); these
@@ -56,9 +56,12 @@ def media(handler: Handler) -> Handler:
 
 async def _authorized(request: web.Request) -> tuple[PlaybackState, Access, VideoLayout]:
     """The id is one the database knows, so its folder is safe to name."""
-    st = state(request)
+    app = request.app
+    st = app[keys.PLAYBACK]
     public_id = request.match_info["video_id"]
-    access = await authorize(request, st.videos, public_id)
+    viewer = current_viewer(request)
+    access = await authorize(app[keys.DB], app[keys.SIGNER], st.videos, public_id, viewer,
+                             viewer_key(request, viewer), request.query.get(SIG_PARAM))
     return st, access, storage.video_layout(request.app[keys.CONFIG], public_id)
 
 

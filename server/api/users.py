@@ -8,9 +8,10 @@ from aiohttp import web
 
 from server import accounts, keys, sessions
 from server.errors import BadRequest
-from server.identity import ALL_SCOPES, require_admin, require_session, require_user
+from server.identity import require_admin, require_session, require_user
 from server.openapi import SINGLE_LINE, op, path_param, ref
 from server.validation import json_body
+from server.viewer import ALL_SCOPES
 
 USERNAME = {"type": "string", "minLength": 3, "maxLength": 32,
             "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]*$"}

@@ -10,13 +10,12 @@ from aiohttp import web
 
 from server import events, keys, storage, videos
 from server.errors import BadRequest
-from server.identity import Viewer, current_viewer, require_user
+from server.identity import ANON_COOKIE, current_viewer, require_user, viewer_key
 from server.jobs import stop_processing
 from server.openapi import CURSOR_PARAMS, op, path_param, query_param, ref
 from server.playback import watching
-from server.playback.access import ANON_COOKIE, viewer_key
-from server.playback.state import PLAYBACK
 from server.validation import json_body
+from server.viewer import Viewer
 
 VIDEO = {
     "type": "object",
@@ -187,7 +186,7 @@ async def update_video(request: web.Request) -> web.Response:
     row = await videos.update_video(db, row, changes)
     config = request.app[keys.CONFIG]
     # Privacy is read on every media request; drop the cached copy so it applies at once.
-    request.app[PLAYBACK].forget_video(row["public_id"],
+    request.app[keys.PLAYBACK].forget_video(row["public_id"],
                                        storage.video_dir(config, row["public_id"]))
     if "privacy" in changes:
         # A ready video made public for the first time is announced to subscribers now.
@@ -203,7 +202,7 @@ async def delete_video(request: web.Request) -> web.Response:
     await stop_processing(request.app[keys.SERVICES], request.app.get(keys.WORKERS), row)
     await videos.delete_video(db, row)
     directory = storage.video_dir(request.app[keys.CONFIG], row["public_id"])
-    request.app[PLAYBACK].forget_video(row["public_id"], directory)
+    request.app[keys.PLAYBACK].forget_video(row["public_id"], directory)
     await asyncio.to_thread(storage.remove_tree, directory)
     return web.Response(status=204)
 

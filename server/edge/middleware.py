@@ -21,9 +21,10 @@ from server.edge.classes import ROUTE, Route, RouteClasses
 from server.edge.cors import CorsPolicy, Verdict, media_policy, upload_policy
 from server.edge.limits import NO_HEADERS, Limits
 from server.errors import Problem, Unauthorized, problem_from_http, problem_response
-from server.identity import VIEWER, Viewer, check_csrf, check_scope, resolve_viewer
+from server.identity import VIEWER, check_csrf, check_scope, resolve_viewer
 from server.metrics import HttpStats
 from server.ratelimit import RateLimiter
+from server.viewer import Viewer
 
 log = logging.getLogger(__name__)
 API_EXTRAS = ("/healthz", "/metrics")

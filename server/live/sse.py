@@ -17,7 +17,7 @@ from aiohttp import web
 
 from server import events, keys
 from server.errors import BadRequest
-from server.live import MAX_TOPICS, authenticate, backlog, check_topic, parse_last_id
+from server.live.connect import MAX_TOPICS, authenticate, backlog, check_topic, parse_last_id
 
 RETRY_MS = 3000
 

@@ -28,9 +28,9 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from server import events, keys
 from server.bus import CLOSED, Message, Subscription
 from server.errors import BadRequest, Problem
-from server.identity import Viewer
-from server.live import MAX_TOPICS, authenticate, backlog, check_topic, parse_last_id
+from server.live.connect import MAX_TOPICS, authenticate, backlog, check_topic, parse_last_id
 from server.social import notifications
+from server.viewer import Viewer
 
 log = logging.getLogger(__name__)
 

@@ -14,15 +14,12 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from aiohttp import web
-
-from server import keys
 from server.db import Database
 from server.errors import Forbidden, NotFound
-from server.identity import Viewer, current_viewer
+from server.tokens import TokenSigner
+from server.viewer import Viewer
 
 CACHE_SECONDS = 2.0
-ANON_COOKIE = "rh_viewer"
 SIG_PARAM = "sig"
 
 
@@ -86,52 +83,46 @@ class VideoCache:
         self._videos.pop(public_id, None)
 
 
-def viewer_key(request: web.Request, viewer: Viewer | None) -> str:
-    if viewer is not None:
-        return f"u:{viewer.user_id}"
-    anon = request.cookies.get(ANON_COOKIE, "")
-    return f"anon:{anon}" if anon else "anon"
-
-
 def may_view(video: MediaVideo, viewer: Viewer | None) -> bool:
     if video.privacy in ("public", "unlisted"):
         return True
     return viewer is not None and (viewer.user_id == video.owner_id or viewer.is_admin)
 
 
-async def _grant_allows(
-    request: web.Request, cache: VideoCache, video: MediaVideo, granted_to: str
-) -> bool:
+async def _grant_allows(db: Database, cache: VideoCache, video: MediaVideo,
+                       granted_to: str) -> bool:
     kind, _, ident = granted_to.partition(":")
     if kind != "u" or not ident.isdigit():
         return False
     user_id = int(ident)
-    return user_id == video.owner_id or await cache.is_admin(request.app[keys.DB], user_id)
+    return user_id == video.owner_id or await cache.is_admin(db, user_id)
 
 
-async def authorize(request: web.Request, cache: VideoCache, public_id: str) -> Access:
-    """Raises 404 when the video is unknown or hidden from this viewer, 403 for a bad grant."""
-    video = await cache.video(request.app[keys.DB], public_id)
+async def authorize(db: Database, signer: TokenSigner, cache: VideoCache, public_id: str,
+                    viewer: Viewer | None, viewer_key: str, sig: str | None) -> Access:
+    """Raises 404 when the video is unknown or hidden from this viewer, 403 for a bad grant.
+
+    `viewer_key` names the viewer (identity.viewer_key); `sig` is the URL's grant, if any.
+    """
+    video = await cache.video(db, public_id)
     if video is None:
         raise NotFound(f"no video '{public_id}'")
-    viewer = current_viewer(request)
     if video.privacy != "private":
         # Public and unlisted: the same URL for everyone, for as long as the video stays so
         # (an old link's `sig` is not even read, so it cannot expire).
-        return Access(video, None, viewer_key(request, viewer))
-    sig = request.query.get(SIG_PARAM)
+        return Access(video, None, viewer_key)
     if sig is not None:
-        granted_to = request.app[keys.SIGNER].read_media_grant(sig, public_id)
+        granted_to = signer.read_media_grant(sig, public_id)
         if granted_to is None:
             raise Forbidden("the signed URL is invalid, expired or for another video",
                             slug="bad-signature")
-        if not await _grant_allows(request, cache, video, granted_to):
+        if not await _grant_allows(db, cache, video, granted_to):
             raise Forbidden("the signed URL no longer gives access to this video",
                             slug="bad-signature")
         return Access(video, sig, granted_to)
     if not may_view(video, viewer):
         raise NotFound(f"no video '{public_id}'")
-    return Access(video, None, viewer_key(request, viewer))
+    return Access(video, None, viewer_key)
 
 
 class MediaCaching:

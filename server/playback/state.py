@@ -6,13 +6,9 @@ import asyncio
 import os
 import stat
 import time
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from aiohttp import web
-
-from server import keys
 from server.playback.access import MediaCaching, VideoCache
 from server.playback.files import OpenFiles, file_validators
 from server.playback.hls import PlaylistCache
@@ -74,19 +70,3 @@ class PlaybackState:
         self.layouts.forget(prefix)
         self.stats.forget(prefix)
         self.files.forget(prefix)
-
-
-PLAYBACK: web.AppKey[PlaybackState] = web.AppKey("playback", PlaybackState)
-
-
-async def playback_context(app: web.Application) -> AsyncIterator[None]:
-    config = app[keys.CONFIG]
-    playback = PlaybackState(MediaCaching(config.shared_cache_seconds,
-                                          config.playlist_max_age_seconds))
-    app[PLAYBACK] = playback
-    yield
-    playback.files.close()
-
-
-def state(request: web.Request) -> PlaybackState:
-    return request.app[PLAYBACK]

@@ -14,9 +14,9 @@ import aiosqlite
 
 from server.db import Database, Row
 from server.errors import Conflict, Forbidden, NotFound, ValidationFailed, field_error
-from server.identity import Viewer
 from server.social.paging import PageRequest, page_json
 from server.videos import can_manage
+from server.viewer import Viewer
 
 MAX_LENGTH = 10_000
 PLACEHOLDER = "[deleted]"

@@ -9,9 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 from server.db import Database, Row
-from server.identity import Viewer
 from server.social.paging import PageRequest, page_json
 from server.videos import video_json
+from server.viewer import Viewer
 
 _SORT = "COALESCE(v.published_at, v.created_at)"
 

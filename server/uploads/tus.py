@@ -12,7 +12,7 @@ from aiohttp import web
 
 from server import keys
 from server.errors import BadRequest, Conflict, Forbidden, Gone, NotFound, Problem
-from server.identity import Viewer, require_user
+from server.identity import require_user
 from server.uploads import complete, metadata, protocol, quota, records, store
 from server.uploads.locks import Holder
 from server.uploads.protocol import int_header, tus_endpoint
@@ -25,6 +25,7 @@ from server.uploads.receive import (
 )
 from server.uploads.records import Upload
 from server.videos import create_video
+from server.viewer import Viewer
 
 UPLOAD_ID = "upload_id"
 

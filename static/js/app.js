@@ -91,7 +91,7 @@ function setUnread(count) {
 }
 
 let countTimer = null;
-export function refreshUnread() {
+function refreshUnread() {
   clearTimeout(countTimer);
   countTimer = setTimeout(async () => {
     if (!session.user) return;
@@ -101,6 +101,8 @@ export function refreshUnread() {
     } catch { /* the bell keeps its last count */ }
   }, 150);
 }
+
+document.addEventListener('rh:refresh-unread', () => refreshUnread());
 
 let closeMenu = () => {};
 document.addEventListener('click', (e) => {

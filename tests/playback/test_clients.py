@@ -145,7 +145,7 @@ async def test_ffprobe_reads_and_seeks_every_progressive_mp4(
 async def test_concurrent_first_requests_remux_a_ts_segment_once(
     client: TestClient, hls_tree: Tree
 ) -> None:
-    from server.playback.state import PLAYBACK
+    from server.keys import PLAYBACK
 
     alice = await sign_up(client, "alice")
     vid = await add_video(client, alice, hls_tree)

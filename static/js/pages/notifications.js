@@ -2,7 +2,9 @@ import { api, items, query, session } from '../api.js';
 import { clear, errorBox, h, timeAgo, toast } from '../dom.js';
 import { requireSignIn } from '../components.js';
 import { live, notificationOf } from '../live.js';
-import { refreshUnread } from '../app.js';
+
+// The shell (app.js) owns the bell; it recounts when asked.
+const askForUnread = () => document.dispatchEvent(new CustomEvent('rh:refresh-unread'));
 
 export function describe(note) {
   const d = note.data || {};
@@ -37,7 +39,7 @@ export default async function notificationsPage(main) {
           await api(`/api/notifications/${note.id}/read`, { method: 'POST' });
           li.classList.remove('unread');
           mark.remove();
-          refreshUnread();
+          askForUnread();
         } catch (err) { toast(err.detail, 'error'); }
       });
       li.append(mark);
@@ -61,7 +63,7 @@ export default async function notificationsPage(main) {
         li.classList.remove('unread');
         li.querySelector('button')?.remove();
       }
-      refreshUnread();
+      askForUnread();
     } catch (err) { toast(err.detail, 'error'); }
   });
   more.addEventListener('click', load);
