@@ -257,7 +257,7 @@ def _video_info(
     swap = rotation in (90, 270)
     pts = sorted(scan.pts)
     start = pts[0] if pts else 0.0
-    rate, variable = _frame_rate(stream, pts, duration)
+    rate, variable = _frame_rate(stream, pts)
     trc = int(first.color_trc or ctx.color_trc or 0)
     duration_v = (pts[-1] - start) if len(pts) > 1 else duration
     bit_rate = stream.bit_rate or (
@@ -285,7 +285,7 @@ def _video_info(
     )
 
 
-def _frame_rate(stream: VideoStream, pts: list[float], duration: float) -> tuple[float, bool]:
+def _frame_rate(stream: VideoStream, pts: list[float]) -> tuple[float, bool]:
     avg = float(stream.average_rate) if stream.average_rate else 0.0
     if avg <= 0 and len(pts) > 1:
         avg = (len(pts) - 1) / (pts[-1] - pts[0])

@@ -178,7 +178,7 @@ class _Job:
                 if encoder is not None and packet.stream is encoder.input:
                     self._store(encoder.push(packet), audio_out, top[0] if top else None)
                 elif top is not None and packet.pts is not None:
-                    self._copy_packet(packet, top[0], top[1])
+                    self._copy_packet(packet, top[0])
                 if packet.pts is not None and packet.time_base is not None:
                     self.tick(names, float(packet.pts * packet.time_base) / duration, 1)
             if encoder is not None:
@@ -216,7 +216,7 @@ class _Job:
             out.add_audio_template(self.audio_template)
         return out, source
 
-    def _copy_packet(self, packet: Packet[Any], out: RenditionOutput, source: VideoStream) -> None:
+    def _copy_packet(self, packet: Packet[Any], out: RenditionOutput) -> None:
         assert out.video is not None and packet.time_base is not None
         shift = round(self.origin / packet.time_base)
         packet.pts = (packet.pts or 0) - shift

@@ -38,7 +38,8 @@ async def video_status_changed(
 ) -> None:
     """Called by the pipeline after it has written the new status to the video's row.
 
-    Notifications are stored before anything is published (DESIGN.md, Notifications).
+    Notifications are stored before anything is published, so a user who was away (or
+    whose connection dropped) finds them in the inbox.
     """
     if status == "ready":
         await _video_ready(services, public_id)
@@ -153,8 +154,7 @@ def notifications_read(services: Services, user_id: int, unread_count: int) -> N
                                                 "unread_count": unread_count})
 
 
-async def channel_subscribed(services: Services, channel: Row, subscriber_id: int,
-                             subscriber_name: str) -> None:
+async def channel_subscribed(services: Services, channel: Row, subscriber_name: str) -> None:
     owner_id = channel["owner_id"]
     data = {"channel": {"id": channel["public_id"], "handle": channel["handle"],
                         "display_name": channel["display_name"]},

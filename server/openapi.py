@@ -43,10 +43,6 @@ def ref(name: str) -> Schema:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
-def nullable(schema: Schema) -> Schema:
-    return {"anyOf": [schema, {"type": "null"}]}
-
-
 def path_param(name: str, description: str = "") -> Schema:
     return {"name": name, "in": "path", "required": True,
             "schema": {"type": "string"}, "description": description or name}

@@ -25,7 +25,7 @@ VENDOR_FILES: dict[str, Path] = {
     "hls.mjs": NODE_MODULES / "hls.js" / "dist" / "hls.min.mjs",
     "tus.js": NODE_MODULES / "tus-js-client" / "dist" / "tus.min.js",
 }
-# Client-side routes (static/js/router.js); everything else outside /api and /static is 404.
+# Client-side routes (static/js/app.js); everything else outside /api and /static is 404.
 SPA_PATHS = ("/", "/upload", "/feed", "/notifications", "/signin", "/signup", "/admin",
              "/account", "/account/{section}", "/watch/{video_id}", "/channel/{channel_id}")
 

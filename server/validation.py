@@ -17,7 +17,7 @@ def _validator(schema_json: str) -> Draft202012Validator:
     return Draft202012Validator(json.loads(schema_json))
 
 
-def _field_name(path: list[Any], message: str, validator: str, instance: Any) -> str:
+def _field_name(path: list[Any], message: str, validator: str) -> str:
     if validator == "required" and "'" in message:
         missing = message.split("'")[1]
         return ".".join(str(p) for p in [*path, missing])
@@ -55,7 +55,7 @@ def validate(data: Any, schema: dict[str, Any]) -> None:
         raise BadRequest("the request body is nested too deeply") from exc
     if errors:
         raise ValidationFailed([
-            {"field": _field_name(list(e.absolute_path), e.message, e.validator, e.instance),
+            {"field": _field_name(list(e.absolute_path), e.message, e.validator),
              "message": _describe(e)}
             for e in errors
         ])

@@ -117,7 +117,7 @@ PATHS = {
 }
 
 
-def _int_param(request: web.Request, name: str, source: str | None) -> int | None:
+def _int_param(name: str, source: str | None) -> int | None:
     if source is None:
         return None
     try:
@@ -134,8 +134,7 @@ async def subscribe(request: web.Request) -> web.Response:
     row, created = await subscriptions.subscribe(db, viewer.user_id, channel,
                                                  body.get("notify"))
     if created:
-        await events.channel_subscribed(request.app[keys.SERVICES], channel, viewer.user_id,
-                                        viewer.username)
+        await events.channel_subscribed(request.app[keys.SERVICES], channel, viewer.username)
     return web.json_response(subscriptions.subscription_json(row), status=201 if created else 200)
 
 
@@ -173,7 +172,7 @@ async def list_comments(request: web.Request) -> web.Response:
     viewer = current_viewer(request)
     db = request.app[keys.DB]
     video = await visible_video(db, request.match_info["video_id"], viewer)
-    parent_id = _int_param(request, "parent_id", request.query.get("parent_id"))
+    parent_id = _int_param("parent_id", request.query.get("parent_id"))
     page = page_request(request, 1)
     rows = await comments.listing(db, video, parent_id, page)
     return web.json_response(comments.listing_json(rows, video, viewer, page))
@@ -196,7 +195,7 @@ async def _comment(request: web.Request) -> tuple[Any, Any, Any]:
     viewer = require_user(request)
     db = request.app[keys.DB]
     video = await visible_video(db, request.match_info["video_id"], viewer)
-    comment_id = _int_param(request, "comment_id", request.match_info["comment_id"])
+    comment_id = _int_param("comment_id", request.match_info["comment_id"])
     assert comment_id is not None
     return viewer, video, await comments.get_comment(db, video, comment_id)
 

@@ -29,7 +29,7 @@ export function loadTus() {
 }
 
 // Safari plays HLS natively and well; Chromium claims it can ("maybe") but stalls on
-// fMP4 playlists, so canPlayType alone must not decide (DESIGN.md, Protocols).
+// fMP4 playlists, so canPlayType alone must not decide.
 export function isSafari() {
   const ua = navigator.userAgent;
   return /Safari\//.test(ua) && !/Chrome\/|Chromium\/|CriOS\/|Android|Edg\//.test(ua);
