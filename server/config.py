@@ -30,7 +30,8 @@ class Config:
     tls_key: str = _setting("", "PEM private key file for --tls-cert")
     public_url: str = _setting("", "external base URL, e.g. https://video.example.org")
     trusted_proxies: str = _setting(
-        "", "comma-separated proxy addresses whose X-Forwarded-* headers are believed"
+        "127.0.0.1,::1", "comma-separated proxy addresses whose X-Forwarded-* and Forwarded"
+        " headers are believed (loopback: a proxy on the same host; empty: none)"
     )
     cors_origins: str = _setting(
         "*", "origins allowed to call the upload API from a browser, comma-separated "
@@ -46,6 +47,9 @@ class Config:
         "revalidates (s-maxage): a video made private leaves such caches within this")
     playlist_max_age_seconds: int = _setting(
         60, "how long a client or shared cache may keep a finished video's playlists")
+    metrics_token: str = _setting(
+        "", "bearer token a Prometheus scraper sends for /metrics (administrators may always"
+        " read it; with no token set, nobody else)")
     access_log: bool = _setting(True, "write an access log line per request")
     event_loop: str = _setting(
         "asyncio", "event loop: asyncio (has loop.sendfile, so media is sent by the kernel)"

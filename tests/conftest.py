@@ -11,6 +11,9 @@ from aiohttp.test_utils import TestClient
 from server.app import create_app
 from server.config import Config, build_config
 
+METRICS_TOKEN = "scrape-me"
+METRICS = {"Authorization": f"Bearer {METRICS_TOKEN}"}
+
 
 def make_config(data_dir: Path, **overrides: Any) -> Config:
     settings: dict[str, Any] = {
@@ -22,6 +25,7 @@ def make_config(data_dir: Path, **overrides: Any) -> Config:
         "access_log": False,
         "workers": 1,
         "min_free_disk_bytes": 0,
+        "metrics_token": METRICS_TOKEN,
     }
     settings.update(overrides)
     return build_config(settings, environ={})

@@ -3,6 +3,8 @@ are limited too), then per signed-in user, each in the budget of the route's cla
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from aiohttp import web
 
 from server.config import Config
@@ -13,16 +15,34 @@ from server.ratelimit import RateLimiter, Verdict
 NO_HEADERS: dict[str, str] = {}
 
 
-def forwarded_address(peer: str, forwarded: str | None, trusted: frozenset[str]) -> str:
-    """The client's address: the last X-Forwarded-For hop, only from a trusted proxy."""
-    if forwarded and peer in trusted:
-        return forwarded.split(",")[-1].strip() or peer
-    return peer
+def _forwarded_for(header: str) -> str:
+    """The last element's `for=` of an RFC 7239 Forwarded header, without quotes, brackets
+    or port (section 6: `for="[2001:db8::1]:4711"`, `for=192.0.2.60`)."""
+    last = header.split(",")[-1]
+    for pair in last.split(";"):
+        name, _, value = pair.strip().partition("=")
+        if name.strip().lower() == "for":
+            value = value.strip().strip('"')
+            if value.startswith("["):
+                return value[1:].partition("]")[0]
+            return value.partition(":")[0] if value.count(":") == 1 else value
+    return ""
+
+
+def forwarded_address(peer: str, headers: Mapping[str, str], trusted: frozenset[str]) -> str:
+    """The client's address: the hop the trusted proxy in front of us saw (the last of
+    X-Forwarded-For, else of Forwarded); a header from anyone else is not believed."""
+    if peer not in trusted:
+        return peer
+    xff = headers.get("X-Forwarded-For")
+    if xff:
+        return xff.split(",")[-1].strip() or peer
+    forwarded = headers.get("Forwarded")
+    return (_forwarded_for(forwarded) or peer) if forwarded else peer
 
 
 def client_address(request: web.Request, trusted: frozenset[str]) -> str:
-    return forwarded_address(request.remote or "", request.headers.get("X-Forwarded-For"),
-                             trusted)
+    return forwarded_address(request.remote or "", request.headers, trusted)
 
 
 def rate_headers(verdict: Verdict) -> dict[str, str]:

@@ -19,7 +19,7 @@ from multidict import CIMultiDict
 from server.config import Config
 from server.edge.classes import ROUTE, Route, RouteClasses
 from server.edge.cors import CorsPolicy, Verdict, media_policy, upload_policy
-from server.edge.limits import NO_HEADERS, Limits
+from server.edge.limits import Limits
 from server.errors import Problem, Unauthorized, problem_from_http, problem_response
 from server.identity import VIEWER, check_csrf, check_scope, resolve_viewer
 from server.metrics import HttpStats
@@ -86,25 +86,28 @@ def edge_middleware(config: Config, stats: HttpStats, limiter: RateLimiter,
 
     async def answer(request: web.Request, handler: Handler, route: Route
                      ) -> web.StreamResponse:
-        """The handler's answer with its RateLimit-* headers; Problems propagate."""
-        by_address = limits.by_address(request, route.kind)
+        """The handler's answer with its RateLimit-* headers; Problems propagate.
+
+        Signed-in users spend their account's budget, anonymous ones their address's: a
+        household or an office behind one address (or every client of a reverse proxy
+        that does not forward addresses) is not one budget. Credentials that fail to
+        resolve are charged to the address, so floods of bad tokens are limited too.
+        """
         try:
             viewer = await _identify(request, route)
-            request[VIEWER] = viewer
-            by_user = NO_HEADERS if viewer is None else limits.by_user(viewer.user_id,
-                                                                       route.kind)
-            try:
-                response = await handler(request)
-            except Problem as problem:
-                _add_missing(problem.headers, by_user)  # the innermost limit's numbers
-                raise
-            if by_user and not response.prepared:
-                _add_missing(response.headers, by_user)
-        except Problem as problem:
-            _add_missing(problem.headers, by_address)
+        except Problem:
+            limits.by_address(request, route.kind)
             raise
-        if by_address and not response.prepared:
-            _add_missing(response.headers, by_address)
+        request[VIEWER] = viewer
+        budget = (limits.by_address(request, route.kind) if viewer is None
+                  else limits.by_user(viewer.user_id, route.kind))
+        try:
+            response = await handler(request)
+        except Problem as problem:
+            _add_missing(problem.headers, budget)
+            raise
+        if budget and not response.prepared:
+            _add_missing(response.headers, budget)
         return response
 
     @web.middleware

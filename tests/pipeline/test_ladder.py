@@ -11,6 +11,7 @@ from aiohttp.test_utils import TestClient
 
 from server import events, keys, storage
 from server.config import Config
+from tests.conftest import METRICS
 from tests.helpers import User
 from tests.pipeline.conftest import finished, job_row, pipeline_config, upload, wait_for
 from tests.pipeline.hlsserve import (
@@ -115,6 +116,6 @@ async def test_ready_ladder_matches_its_playlists(
     assert storage.video_layout(config, video_id).poster.stat().st_size > 0
     assert (storage.video_layout(config, video_id).storyboard / "storyboard.vtt").is_file()
 
-    metrics = await (await client.get("/metrics")).text()
+    metrics = await (await client.get("/metrics", headers=METRICS)).text()
     assert 'reelhouse_jobs{status="done"} 1.0' in metrics
     assert 'reelhouse_jobs{status="running"} 0.0' in metrics

@@ -6,6 +6,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.conftest import METRICS
+
 LATENCY = "reelhouse_http_request_duration_seconds"
 
 
@@ -15,7 +17,7 @@ async def test_latency_histogram_is_cumulative_and_matches_the_counts(
     for _ in range(4):
         assert (await client.get("/healthz")).status == 200
     assert (await client.get("/api/nope")).status == 404
-    text = await (await client.get("/metrics")).text()
+    text = await (await client.get("/metrics", headers=METRICS)).text()
     families = {f.name: f for f in text_string_to_metric_families(text)}
     histogram = families[LATENCY]
     assert histogram.type == "histogram"

@@ -12,7 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from server import keys
 from server.app import create_app
 from server.config import Config
-from tests.conftest import make_config
+from tests.conftest import METRICS, make_config
 from tests.helpers import PASSWORD, check_openapi, sign_up
 
 # --- rate limits ----------------------------------------------------------------------------
@@ -110,7 +110,8 @@ async def test_security_headers_on_every_response(
     alice = await sign_up(client, "alice")
     requests = [
         ("GET", "/healthz", None, 200),
-        ("GET", "/metrics", None, 200),
+        ("GET", "/metrics", None, 404),
+        ("GET", "/metrics", METRICS, 200),
         ("GET", "/api/openapi.json", None, 200),
         ("GET", "/api/users/me", alice.headers, 200),
         ("GET", "/api/users/me", None, 401),
@@ -163,7 +164,7 @@ async def test_metrics_in_prometheus_text_format(client: TestClient) -> None:
     await client.get("/api/channels/no-such-channel")
     await client.get("/api/nope")
 
-    resp = await client.get("/metrics")
+    resp = await client.get("/metrics", headers=METRICS)
     assert resp.status == 200
     assert resp.content_type == "text/plain"
     assert "version=" in resp.headers["Content-Type"]  # the exposition format version
@@ -207,7 +208,8 @@ async def test_forwarded_addresses_from_a_trusted_proxy(
 async def test_untrusted_forwarded_header_is_ignored(
     aiohttp_client: AiohttpClient, tmp_path: Path
 ) -> None:
-    client = await limited_client(aiohttp_client, tmp_path, rate_limit_per_minute=2)
+    client = await limited_client(aiohttp_client, tmp_path, rate_limit_per_minute=2,
+                                  trusted_proxies="")
     statuses = [(await client.get("/healthz", headers={
         "X-Forwarded-For": f"192.0.2.{n}"})).status for n in range(3)]
     assert statuses == [200, 200, 429]
@@ -226,3 +228,23 @@ async def test_upload_budget_is_per_user_across_addresses(
         statuses.append(resp.status)
     assert 429 not in statuses[:2] and statuses[2] == 429, statuses
     assert int(resp.headers["Retry-After"]) >= 1
+
+
+async def test_metrics_are_private(client: TestClient, tmp_path: Path,
+                                   aiohttp_client: AiohttpClient) -> None:
+    """Anonymous callers, ordinary users and wrong tokens see nothing; an administrator
+    and the configured scraper token do. With no token set, only administrators."""
+    admin = await sign_up(client, "root")  # the first account is the administrator
+    user = await sign_up(client, "someone")
+    for headers in ({}, user.headers, {"Authorization": "Bearer wrong"},
+                    {"Authorization": f"Basic {METRICS['Authorization'][7:]}"}):
+        resp = await client.get("/metrics", headers=headers)
+        assert resp.status == 404 and resp.content_type == "application/problem+json"
+    for headers in (admin.headers, METRICS):
+        resp = await client.get("/metrics", headers=headers)
+        assert resp.status == 200 and "reelhouse_http_requests_total" in await resp.text()
+    untokened = await aiohttp_client(create_app(make_config(tmp_path / "other",
+                                                            metrics_token="")))
+    assert (await untokened.get("/metrics", headers=METRICS)).status == 404
+    root = await sign_up(untokened, "root")
+    assert (await untokened.get("/metrics", headers=root.headers)).status == 200

@@ -199,7 +199,7 @@ async def test_cors_listed_origin_gets_credentials(aiohttp_client: AiohttpClient
 
 async def test_location_behind_proxy(aiohttp_client: AiohttpClient, tmp_path: Path) -> None:
     forwarded = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "video.example.org"}
-    client, alice = await _small_limit_client(aiohttp_client, tmp_path)
+    client, alice = await _small_limit_client(aiohttp_client, tmp_path, trusted_proxies="")
     resp = await create(client, alice, 100)
     assert resp.headers["Location"].startswith(f"http://127.0.0.1:{client.port}/api/uploads/")
     resp = await client.post("/api/uploads", headers={**tus_headers(alice), **forwarded,
@@ -211,7 +211,8 @@ async def test_location_behind_proxy(aiohttp_client: AiohttpClient, tmp_path: Pa
                                                        "Upload-Length": "100"})
     assert resp.headers["Location"].startswith("https://video.example.org/api/uploads/")
     public, carol = await _small_limit_client(aiohttp_client, tmp_path / "c",
-                                              public_url="https://tv.example/")
+                                              public_url="https://tv.example/",
+                                              trusted_proxies="")
     resp = await public.post("/api/uploads", headers={**tus_headers(carol),
                                                       "Upload-Length": "100"})
     assert resp.headers["Location"].startswith("https://tv.example/api/uploads/")
