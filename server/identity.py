@@ -59,7 +59,8 @@ async def viewer_from_api_token(request: web.Request, token: str) -> Viewer | No
             (row["token_id"],),
         )
     scopes = frozenset(s for s in row["scopes"].split(",") if s)
-    return Viewer(row["id"], row["username"], bool(row["is_admin"]), None, "api-token", scopes)
+    return Viewer(row["id"], row["username"], bool(row["is_admin"]), None, "api-token", scopes,
+                  row["token_id"])
 
 
 async def resolve_viewer(request: web.Request) -> Viewer | None:

@@ -54,16 +54,17 @@ class TokenSigner:
     def check_csrf(self, session_id: str, presented: str) -> bool:
         return hmac.compare_digest(self.csrf_token(session_id), presented)
 
-    def media_grant(self, video_id: str, viewer: str) -> str:
-        """A signature for every media URL of one video, for one viewer, for a while."""
-        return self._media.dumps({"v": video_id, "w": viewer})
+    def media_grant(self, video_id: str, viewer: str, credential: str) -> str:
+        """A signature for every media URL of one video, for one viewer, for a while, for
+        as long as the session or API token it was made for (`credential`) lives."""
+        return self._media.dumps({"v": video_id, "w": viewer, "c": credential})
 
-    def read_media_grant(self, grant: str, video_id: str) -> str | None:
-        """Returns the viewer the grant was made for, or None if it is not valid here."""
+    def read_media_grant(self, grant: str, video_id: str) -> tuple[str, str] | None:
+        """(viewer, credential) the grant was made for, or None if it is not valid here."""
         try:
             data: Any = self._media.loads(grant, max_age=self.media_seconds)
         except (BadSignature, SignatureExpired):
             return None
-        if not isinstance(data, dict) or data.get("v") != video_id:
+        if not isinstance(data, dict) or data.get("v") != video_id or not data.get("c"):
             return None
-        return str(data.get("w", ""))
+        return str(data.get("w", "")), str(data["c"])

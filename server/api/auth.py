@@ -151,6 +151,7 @@ async def logout(request: web.Request) -> web.Response:
     else:
         # An expired access token: sign out by the refresh token (body, or cookie + CSRF).
         await sessions.revoke_by_refresh_token(db, await _refresh_token_from(request, body))
+    request.app[keys.PLAYBACK].videos.forget_credentials()  # the session's grants end now
     response = web.Response(status=204)
     _clear_cookies(response)
     return response

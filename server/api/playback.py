@@ -80,9 +80,11 @@ def _grant_for_playlist(request: web.Request, access: Access) -> str | None:
         return None
     if access.sig is not None:
         return access.sig
-    if current_viewer(request) is None:
+    viewer = current_viewer(request)
+    if viewer is None or viewer.credential is None:
         return None
-    return request.app[keys.SIGNER].media_grant(access.video.public_id, access.viewer_key)
+    return request.app[keys.SIGNER].media_grant(access.video.public_id, access.viewer_key,
+                                                viewer.credential)
 
 
 def accepts_gzip(accept_encoding: str | None) -> bool:

@@ -197,6 +197,7 @@ async def change_password(request: web.Request) -> web.Response:
     await accounts.change_password(request.app[keys.DB], viewer.user_id,
                                    body["current_password"], body["new_password"],
                                    viewer.session_id)
+    request.app[keys.PLAYBACK].videos.forget_credentials()  # their grants end now
     return web.Response(status=204)
 
 
@@ -210,6 +211,7 @@ async def revoke_session(request: web.Request) -> web.Response:
     viewer = require_session(request)
     await sessions.revoke_session(request.app[keys.DB], viewer.user_id,
                                   request.match_info["session_id"])
+    request.app[keys.PLAYBACK].videos.forget_credentials()  # their grants end now
     return web.Response(status=204)
 
 
@@ -231,6 +233,7 @@ async def revoke_token(request: web.Request) -> web.Response:
     viewer = require_session(request)
     await sessions.revoke_api_token(request.app[keys.DB], viewer.user_id,
                                     request.match_info["token_id"])
+    request.app[keys.PLAYBACK].videos.forget_credentials()  # their grants end now
     return web.Response(status=204)
 
 
@@ -249,6 +252,7 @@ async def admin_update_user(request: web.Request) -> web.Response:
     db = request.app[keys.DB]
     await accounts.set_disabled(db, viewer.user_id, user_id, body["disabled"])
     summary = next(u for u in await accounts.list_users(db) if u["id"] == user_id)
+    request.app[keys.PLAYBACK].videos.forget_credentials()  # their grants end now
     return web.json_response(summary)
 
 

@@ -150,8 +150,9 @@ async def get_video(request: web.Request) -> web.Response:
     key = _viewer_key(request, viewer)
     # Public and unlisted media URLs are the same for everyone (cacheable); only a private
     # video's carry a grant, for players that cannot send the viewer's token.
-    grant = (request.app[keys.SIGNER].media_grant(row["public_id"], key)
-             if row["privacy"] == "private" else None)
+    credential = viewer.credential if viewer is not None else None
+    grant = (request.app[keys.SIGNER].media_grant(row["public_id"], key, credential)
+             if row["privacy"] == "private" and credential is not None else None)
     body = await videos.video_json(db, row, viewer, grant=grant, viewer_key=key)
     response = web.json_response(body, headers={"Cache-Control": "private, no-store"})
     _anon_cookie(request, response, viewer)

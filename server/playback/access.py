@@ -49,6 +49,7 @@ class VideoCache:
     def __init__(self) -> None:
         self._videos: dict[str, tuple[float, MediaVideo | None]] = {}
         self._admins: dict[int, tuple[float, bool]] = {}
+        self._credentials: dict[str, tuple[float, bool]] = {}
 
     async def video(self, db: Database, public_id: str) -> MediaVideo | None:
         now = time.monotonic()
@@ -78,6 +79,34 @@ class VideoCache:
             self._admins.clear()
         self._admins[user_id] = (now + CACHE_SECONDS, value)
         return value
+
+    async def credential_alive(self, db: Database, credential: str) -> bool:
+        """The session or API token a grant was made for still stands: signing out,
+        revoking the session or token, a password change or a disabled account ends the
+        grants made for it (within CACHE_SECONDS)."""
+        now = time.monotonic()
+        hit = self._credentials.get(credential)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        kind, _, ident = credential.partition(":")
+        if kind == "s":
+            sql = ("SELECT 1 FROM sessions s JOIN users u ON u.id = s.user_id WHERE"
+                   " s.public_id = ? AND s.revoked = 0 AND s.expires_at > ? AND u.disabled = 0")
+            alive = await db.fetch_value(sql, (ident, time.time())) is not None
+        elif kind == "t" and ident.isdigit():
+            sql = ("SELECT 1 FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE"
+                   " t.id = ? AND u.disabled = 0")
+            alive = await db.fetch_value(sql, (int(ident),)) is not None
+        else:
+            alive = False
+        if len(self._credentials) > 10_000:
+            self._credentials.clear()
+        self._credentials[credential] = (now + CACHE_SECONDS, alive)
+        return alive
+
+    def forget_credentials(self) -> None:
+        """A session or token ended somewhere: every grant is checked afresh."""
+        self._credentials.clear()
 
     def forget(self, public_id: str) -> None:
         self._videos.pop(public_id, None)
@@ -112,11 +141,13 @@ async def authorize(db: Database, signer: TokenSigner, cache: VideoCache, public
         # (an old link's `sig` is not even read, so it cannot expire).
         return Access(video, None, viewer_key)
     if sig is not None:
-        granted_to = signer.read_media_grant(sig, public_id)
-        if granted_to is None:
+        grant = signer.read_media_grant(sig, public_id)
+        if grant is None:
             raise Forbidden("the signed URL is invalid, expired or for another video",
                             slug="bad-signature")
-        if not await _grant_allows(db, cache, video, granted_to):
+        granted_to, credential = grant
+        if not await _grant_allows(db, cache, video, granted_to) \
+                or not await cache.credential_alive(db, credential):
             raise Forbidden("the signed URL no longer gives access to this video",
                             slug="bad-signature")
         return Access(video, sig, granted_to)

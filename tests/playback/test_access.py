@@ -13,7 +13,7 @@ from aiohttp.test_utils import TestClient
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 
 from server import keys
-from tests.helpers import User, sign_up
+from tests.helpers import PASSWORD, User, sign_up
 from tests.playback.conftest import Tree, add_video, make_admin
 
 KINDS = [
@@ -73,7 +73,7 @@ async def test_access_matrix(client: TestClient, hls_tree: Tree, privacy: str) -
         grant = signed["streams"]["hls"].split("sig=")[1]
     else:
         assert "sig=" not in signed["streams"]["hls"]
-        grant = signer.media_grant(vid, f"u:{owner.id}")
+        grant = signer.media_grant(vid, f"u:{owner.id}", "s:any")
     other_video = (await (await client.get(f"/api/videos/{elsewhere}", headers=owner.headers)
                           ).json())["streams"]["hls"].split("sig=")[1]
     grants = {
@@ -213,3 +213,46 @@ async def test_media_responses_allow_other_origins(client: TestClient, hls_tree:
                             headers={"Origin": "http://tv.local"})
     assert resp.headers["Access-Control-Allow-Origin"] == "*"
     assert "Content-Range" in resp.headers["Access-Control-Expose-Headers"]
+
+
+async def _signed_segment(client: TestClient, vid: str, headers: dict[str, str]) -> str:
+    body = await (await client.get(f"/api/videos/{vid}", headers=headers)).json()
+    master = body["streams"]["hls"]
+    assert "sig=" in master
+    return f"/api/videos/{vid}/hls/360p/seg_00000.m4s?" + master.split("?", 1)[1]
+
+
+async def test_grants_end_with_their_session(client: TestClient, hls_tree: Tree) -> None:
+    owner = await sign_up(client, "owner")
+    vid = await add_video(client, owner, hls_tree, privacy="private")
+    # A second sign-in of the same person (another device) and an API token.
+    login = await client.post("/api/auth/login",
+                              json={"username": "owner", "password": PASSWORD})
+    phone = {"Authorization": f"Bearer {(await login.json())['access_token']}"}
+    client.session.cookie_jar.clear()
+    made = await client.post("/api/users/me/tokens", headers=owner.headers,
+                             json={"name": "tv", "scopes": ["read"]})
+    token = await made.json()
+    tv = {"Authorization": f"Bearer {token['token']}"}
+    urls = {name: await _signed_segment(client, vid, headers)
+            for name, headers in (("laptop", owner.headers), ("phone", phone), ("tv", tv))}
+    for url in urls.values():  # no header at all, as a TV's player fetches
+        assert (await client.get(url)).status == 200
+
+    # Revoking the TV's token ends its grant, and only its.
+    assert (await client.delete(f"/api/users/me/tokens/{token['id']}",
+                                headers=owner.headers)).status == 204
+    assert (await client.get(urls["tv"])).status == 403
+    assert (await client.get(urls["phone"])).status == 200
+    # Changing the password on the laptop signs the phone out: its grant ends too.
+    resp = await client.post("/api/users/me/password", headers=owner.headers, json={
+        "current_password": PASSWORD, "new_password": PASSWORD + "!"})
+    assert resp.status == 204
+    denied = await client.get(urls["phone"])
+    assert denied.status == 403 and denied.content_type == "application/problem+json"
+    assert (await client.get(urls["laptop"])).status == 200
+    # Signing out ends the laptop's own.
+    refresh = owner.tokens["refresh_token"]
+    assert (await client.post("/api/auth/logout", headers=owner.headers,
+                              json={"refresh_token": refresh})).status == 204
+    assert (await client.get(urls["laptop"])).status == 403
