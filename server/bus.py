@@ -116,6 +116,9 @@ class Subscription:
     queue: SmallQueue
     dropped: str | None = None
     listener: Listener | None = None
+    # Whose subscription this is, so access can be taken back (Bus.end_topic, end_user).
+    user_id: int | None = None
+    is_admin: bool = False
     _closed: bool = field(default=False, repr=False)
 
     async def get(self) -> Message | None:
@@ -144,10 +147,12 @@ class Bus:
         self._by_topic: dict[str, set[Subscription]] = defaultdict(set)
         self.published = 0
 
-    def subscribe(self, topics: Iterable[str], queue_size: int | None = None) -> Subscription:
+    def subscribe(self, topics: Iterable[str], queue_size: int | None = None, *,
+                  user_id: int | None = None, is_admin: bool = False) -> Subscription:
         # One extra slot so the close marker always fits after a drop.
         size = (queue_size or self._queue_size) + 1
-        subscription = Subscription(self, (), SmallQueue(size))
+        subscription = Subscription(self, (), SmallQueue(size), user_id=user_id,
+                                    is_admin=is_admin)
         self._attach(subscription, set(topics))
         return subscription
 
@@ -186,22 +191,41 @@ class Bus:
             return 0
         message = Message(event)
         message["topic"] = topic
-        delivered = 0
-        for subscription in list(subscribers):
-            queue = subscription.queue
-            listener = subscription.listener
-            if listener is not None and queue.empty() and listener.offer(message):
-                delivered += 1
-                continue
-            if queue.qsize() >= queue.maxsize - 1:
-                log.info("dropping a subscriber of %s: its queue is full", topic)
-                self.unsubscribe(subscription, reason="too slow: events were not read in time")
-                continue
-            queue.put_nowait(message)
-            delivered += 1
-            if listener is not None:
-                listener.queued()
-        return delivered
+        return sum(self._deliver(subscription, message) for subscription in list(subscribers))
+
+    def _deliver(self, subscription: Subscription, message: Message) -> bool:
+        queue = subscription.queue
+        listener = subscription.listener
+        if listener is not None and queue.empty() and listener.offer(message):
+            return True
+        if queue.qsize() >= queue.maxsize - 1:
+            log.info("dropping a subscriber of %s: its queue is full", message["topic"])
+            self.unsubscribe(subscription, reason="too slow: events were not read in time")
+            return False
+        queue.put_nowait(message)
+        if listener is not None:
+            listener.queued()
+        return True
+
+    def end_topic(self, topic: str, event: Event, keep: Callable[[Subscription], bool]) -> int:
+        """Takes `topic` away from every subscriber for whom `keep` is false, after telling
+        each of them with `event` (the last message they get on it); returns how many."""
+        message = Message(event)
+        message["topic"] = topic
+        ended = 0
+        for subscription in list(self._by_topic.get(topic, ())):
+            if not keep(subscription):
+                self._deliver(subscription, message)
+                self._detach(subscription, {topic})
+                ended += 1
+        return ended
+
+    def end_user(self, user_id: int, reason: str) -> int:
+        """Closes every subscription of one user (an account disabled)."""
+        mine = {s for subs in self._by_topic.values() for s in subs if s.user_id == user_id}
+        for subscription in mine:
+            self.unsubscribe(subscription, reason=reason)
+        return len(mine)
 
     def subscriber_count(self, topic: str) -> int:
         return len(self._by_topic.get(topic, ()))

@@ -56,6 +56,20 @@ async def video_visibility_changed(services: Services, public_id: str) -> None:
     await _video_ready(services, public_id)
 
 
+def video_hidden(services: Services, public_id: str, owner_id: int, reason: str) -> None:
+    """The video became private or went away: whoever followed it and may no longer see it
+    gets one last event on its topic, and the topic is taken from them."""
+    services.bus.end_topic(
+        video_topic(public_id),
+        {"type": "subscription.ended", "video_id": public_id, "reason": reason},
+        keep=lambda s: s.user_id == owner_id or s.is_admin)
+
+
+def account_disabled(services: Services, user_id: int) -> None:
+    """Every live connection of a disabled account ends (the reason is its last word)."""
+    services.bus.end_user(user_id, "this account was disabled")
+
+
 async def upload_completed(services: Services, owner_id: int, public_id: str) -> None:
     event = {"type": "upload.completed", "video_id": public_id}
     services.bus.publish(video_topic(public_id), event)

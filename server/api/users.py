@@ -6,7 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
-from server import accounts, keys, sessions
+from server import accounts, events, keys, sessions
 from server.errors import BadRequest
 from server.identity import require_admin, require_session, require_user
 from server.openapi import SINGLE_LINE, op, path_param, ref
@@ -251,6 +251,8 @@ async def admin_update_user(request: web.Request) -> web.Response:
     body = await json_body(request, ADMIN_USER_BODY)
     db = request.app[keys.DB]
     await accounts.set_disabled(db, viewer.user_id, user_id, body["disabled"])
+    if body["disabled"]:
+        events.account_disabled(request.app[keys.SERVICES], user_id)
     summary = next(u for u in await accounts.list_users(db) if u["id"] == user_id)
     request.app[keys.PLAYBACK].videos.forget_credentials()  # their grants end now
     return web.json_response(summary)

@@ -190,8 +190,12 @@ async def update_video(request: web.Request) -> web.Response:
     request.app[keys.PLAYBACK].forget_video(row["public_id"],
                                        storage.video_dir(config, row["public_id"]))
     if "privacy" in changes:
+        services = request.app[keys.SERVICES]
+        if row["privacy"] == "private":
+            events.video_hidden(services, row["public_id"], row["owner_id"],
+                                "the video is private now")
         # A ready video made public for the first time is announced to subscribers now.
-        await events.video_visibility_changed(request.app[keys.SERVICES], row["public_id"])
+        await events.video_visibility_changed(services, row["public_id"])
         row = await videos.get_video(db, row["public_id"])
     return web.json_response(await videos.video_json(db, row, viewer))
 
@@ -202,6 +206,7 @@ async def delete_video(request: web.Request) -> web.Response:
     row = await videos.managed_video(db, request.match_info["video_id"], viewer)
     await stop_processing(request.app[keys.SERVICES], request.app.get(keys.WORKERS), row)
     await videos.delete_video(db, row)
+    events.video_hidden(request.app[keys.SERVICES], row["public_id"], -1, "the video was deleted")
     directory = storage.video_dir(request.app[keys.CONFIG], row["public_id"])
     request.app[keys.PLAYBACK].forget_video(row["public_id"], directory)
     await asyncio.to_thread(storage.remove_tree, directory)

@@ -43,7 +43,8 @@ async def event_stream(request: web.Request) -> web.StreamResponse:
         "Content-Type": "text/event-stream", "Cache-Control": "no-cache",
         "X-Accel-Buffering": "no",  # tell nginx not to buffer the stream
     })
-    subscription = app[keys.BUS].subscribe(topics)
+    subscription = app[keys.BUS].subscribe(topics, user_id=viewer.user_id,
+                                           is_admin=viewer.is_admin)
     hub, metrics = app[keys.LIVE], app[keys.METRICS]
     hub.streams.add(subscription)
     metrics.live_connections.inc()

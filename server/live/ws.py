@@ -77,7 +77,9 @@ class Connection:
         self.grace: asyncio.TimerHandle | None = None
         self.closer: asyncio.Task[None] | None = None
         self.writer: asyncio.Task[None] | None = None
-        self.sub: Subscription = app[keys.BUS].subscribe([events.user_topic(viewer.user_id)])
+        self.sub: Subscription = app[keys.BUS].subscribe(
+            [events.user_topic(viewer.user_id)], user_id=viewer.user_id,
+            is_admin=viewer.is_admin)
         self.sub.listener = self
 
     async def run(self, last_id: int | None) -> None:

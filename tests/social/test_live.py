@@ -390,3 +390,50 @@ async def test_sse_topics_errors_and_shutdown(aiohttp_client: AiohttpClient,
     rest = await asyncio.wait_for(resp.content.read(), 2)  # the stream ends
     assert b"server shutting down" in rest
     resp.close()
+
+
+async def test_a_video_made_private_ends_its_followers(client: TestClient) -> None:
+    """Subscriptions are checked again when access narrows: a viewer following a public
+    video over WebSocket or SSE gets one last event when it turns private, and nothing
+    after; its owner keeps following it."""
+    alice, bob = await sign_up(client, "alice"), await sign_up(client, "bob")
+    video = await new_video(client, alice, "soon private")
+    topic = f"video:{video}"
+    watcher, owner = await connect(client, bob), await connect(client, alice)
+    for ws in (watcher, owner):
+        await ws.send_json({"type": "subscribe", "topic": topic})
+        assert (await next_of(ws, "subscribed"))["topic"] == topic
+    stream = await client.get("/api/events", params={"topic": topic}, headers=bob.headers)
+    reader = SseReader(stream)
+    services = app_of(client)[keys.SERVICES]
+    events.video_progress(services, video, {"percent": 1.0})
+    assert json.loads((await reader.next_event())["data"])["percent"] == 1.0
+    assert (await next_of(watcher, "video.progress"))["percent"] == 1.0
+    assert (await next_of(owner, "video.progress"))["percent"] == 1.0
+
+    resp = await client.patch(f"/api/videos/{video}", json={"privacy": "private"},
+                              headers=alice.headers)
+    assert resp.status == 200
+    ended = await next_of(watcher, "subscription.ended")
+    assert ended["topic"] == topic and "private" in ended["reason"]
+    assert json.loads((await reader.next_event())["data"])["type"] == "subscription.ended"
+    events.video_progress(services, video, {"percent": 2.0})
+    assert (await next_of(owner, "video.progress"))["percent"] == 2.0  # the owner still sees
+    await watcher.send_json({"type": "ping"})
+    assert (await watcher.receive_json(timeout=2))["type"] == "pong"  # nothing came between
+    assert app_of(client)[keys.BUS].subscriber_count(topic) == 1
+    stream.close()
+    await watcher.close()
+    await owner.close()
+
+
+async def test_a_disabled_account_loses_its_live_connections(client: TestClient) -> None:
+    admin = await sign_up(client, "root")  # the first account is the administrator
+    bob = await sign_up(client, "bob")
+    ws = await connect(client, bob)
+    resp = await client.patch(f"/api/admin/users/{bob.id}", json={"disabled": True},
+                              headers=admin.headers)
+    assert resp.status == 200
+    closing = await ws.receive(timeout=5)
+    assert closing.type in (WSMsgType.CLOSE, WSMsgType.CLOSED)
+    assert "disabled" in (closing.extra or "") or ws.closed
