@@ -31,7 +31,7 @@ MEDIA_ALLOW_HEADERS = "Range, Authorization, If-Range, If-None-Match, If-Modifie
 MEDIA_EXPOSE_HEADERS = ("Content-Length, Content-Range, Accept-Ranges, ETag, Last-Modified, "
                         "Retry-After")
 
-Verdict = tuple[str, bool] | None  # (Access-Control-Allow-Origin, credentials) or refused
+Allowance = tuple[str, bool] | None  # (Access-Control-Allow-Origin, credentials) or refused
 
 
 class CorsPolicy:
@@ -52,28 +52,28 @@ class CorsPolicy:
         """Whether the answer depends on the request's Origin (a listed origin is echoed)."""
         return bool(self._listed)
 
-    def allowed(self, origin: str | None) -> Verdict:
+    def allowed(self, origin: str | None) -> Allowance:
         if origin and origin.rstrip("/") in self._listed:
             return origin, self._credentials
         if self._any:
             return "*", False
         return None
 
-    def preflight(self, verdict: Verdict) -> web.Response:
+    def preflight(self, allowance: Allowance) -> web.Response:
         response = web.Response(status=204)
         if self.varies:
             response.headers["Vary"] = "Origin"
-        if verdict is not None:
-            self.apply(response.headers, verdict)
+        if allowance is not None:
+            self.apply(response.headers, allowance)
             response.headers["Access-Control-Allow-Methods"] = self._methods
             response.headers["Access-Control-Allow-Headers"] = self._allow_headers
             response.headers["Access-Control-Max-Age"] = MAX_AGE
         return response
 
-    def apply(self, headers: CIMultiDict[str], verdict: Verdict) -> None:
-        if verdict is None:
+    def apply(self, headers: CIMultiDict[str], allowance: Allowance) -> None:
+        if allowance is None:
             return
-        allow, credentials = verdict
+        allow, credentials = allowance
         headers["Access-Control-Allow-Origin"] = allow
         headers["Access-Control-Expose-Headers"] = self._expose_headers
         if credentials:

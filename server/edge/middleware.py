@@ -18,7 +18,7 @@ from multidict import CIMultiDict
 
 from server.config import Config
 from server.edge.classes import ROUTE, Route, RouteClasses
-from server.edge.cors import CorsPolicy, Verdict, media_policy, upload_policy
+from server.edge.cors import Allowance, CorsPolicy, media_policy, upload_policy
 from server.edge.limits import Limits
 from server.errors import Problem, Unauthorized, problem_from_http, problem_response
 from server.identity import VIEWER, check_csrf, check_scope, resolve_viewer
@@ -28,7 +28,7 @@ from server.viewer import Viewer
 
 log = logging.getLogger(__name__)
 API_EXTRAS = ("/healthz", "/metrics")
-CORS: web.RequestKey[tuple[CorsPolicy, Verdict]] = web.RequestKey("cors")
+CORS: web.RequestKey[tuple[CorsPolicy, Allowance]] = web.RequestKey("cors")
 
 
 def route_name(request: web.Request) -> str:
@@ -78,7 +78,7 @@ def edge_middleware(config: Config, stats: HttpStats, limiter: RateLimiter,
     limits = Limits(config, limiter)
     clock = time.perf_counter
 
-    def cors_verdict(request: web.Request, policy: CorsPolicy, kind: str) -> Verdict:
+    def cors_allowance(request: web.Request, policy: CorsPolicy, kind: str) -> Allowance:
         origin = request.headers.get("Origin")
         if kind == "upload" and not origin:
             return None  # not a cross-origin request: nothing to add
@@ -117,13 +117,13 @@ def edge_middleware(config: Config, stats: HttpStats, limiter: RateLimiter,
         path = request.path
         policy = policies.get(route.kind)
         if policy is not None:
-            verdict = cors_verdict(request, policy, route.kind)
+            allowance = cors_allowance(request, policy, route.kind)
             if request.method == "OPTIONS" and "Access-Control-Request-Method" in \
                     request.headers:
-                return policy.preflight(verdict)
+                return policy.preflight(allowance)
             # Added by `cors_headers` as the answer is prepared: files and streams that
             # a handler prepares itself, problems and aiohttp's own errors alike.
-            request[CORS] = (policy, verdict)
+            request[CORS] = (policy, allowance)
         stats.in_flight += 1
         started = clock()
         status = 500
@@ -158,5 +158,5 @@ async def cors_headers(request: web.Request, response: web.StreamResponse) -> No
     """on_response_prepare: the CORS headers the edge decided on for this request."""
     decided = request.get(CORS)
     if decided is not None:
-        policy, verdict = decided
-        policy.apply(response.headers, verdict)
+        policy, allowance = decided
+        policy.apply(response.headers, allowance)
