@@ -11,12 +11,12 @@ from aiohttp import web
 from server import events, keys, storage, videos
 from server.errors import BadRequest
 from server.identity import Viewer, current_viewer, require_user
-from server.jobs import stop_processing
 from server.openapi import CURSOR_PARAMS, op, path_param, query_param, ref
 from server.playback import watching
 from server.playback.access import ANON_COOKIE, viewer_key
 from server.playback.state import PLAYBACK
 from server.validation import json_body
+from server.workers.jobs import stop_processing
 
 VIDEO = {
     "type": "object",

@@ -1,4 +1,7 @@
-"""The job queue: rows in the `jobs` table, picked up by the transcoding worker pool."""
+"""What the rest of the server asks of transcoding: queue a video's job, cancel it, stop it.
+
+The job is a row in the `jobs` table (server/workers/queue.py) that the worker pool picks up.
+"""
 
 from __future__ import annotations
 
