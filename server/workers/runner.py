@@ -15,10 +15,9 @@ from multiprocessing.connection import Connection
 from multiprocessing.context import ForkServerContext, ForkServerProcess
 from typing import Any
 
-from aiohttp import web
-
-from server import events, keys, storage
+from server import events, storage
 from server.config import Config
+from server.services import Services
 from server.workers import child, queue
 from server.workers.queue import Claimed
 
@@ -67,11 +66,9 @@ def remove_outputs(config: Config, public_id: str, *, original: bool = False) ->
 
 
 class JobRun:
-    def __init__(self, app: web.Application, job: Claimed, ctx: ForkServerContext) -> None:
-        self.app, self.job, self.ctx = app, job, ctx
-        self.services = app[keys.SERVICES]
-        self.config = app[keys.CONFIG]
-        self.db = app[keys.DB]
+    def __init__(self, services: Services, job: Claimed, ctx: ForkServerContext) -> None:
+        self.services, self.job, self.ctx = services, job, ctx
+        self.config, self.db = services.config, services.db
         self.cancel_event = ctx.Event()
         self.cancel_requested = False
         self.finished = asyncio.Event()
