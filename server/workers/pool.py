@@ -87,10 +87,6 @@ class WorkerPool:
             await asyncio.wait_for(run.finished.wait(), CANCEL_WAIT_SECONDS)
         return True
 
-    def worker_pid(self, job_id: int) -> int | None:
-        run = self.runs.get(job_id)
-        return run.process.pid if run and run.process else None
-
     async def recover(self) -> None:
         """Requeue jobs a previous process left `running`, removing their partial outputs."""
         db, config = self.services.db, self.services.config
