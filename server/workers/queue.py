@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from media.hls import RenditionInfo
 from server.db import Database, Row
 from server.ids import now, utc_now_iso
 
@@ -84,7 +85,7 @@ async def save_probe(db: Database, job: Claimed, duration: float, width: int | N
                    f" {_TOUCH} WHERE id = ?", (duration, width, height, media_type, job.video_id))
 
 
-async def add_rendition(db: Database, job: Claimed, info: dict[str, Any],
+async def add_rendition(db: Database, job: Claimed, info: RenditionInfo,
                         playable: bool) -> bool:
     """Record a finished rendition; when `playable`, make the video ready if it is not yet.
 
@@ -95,9 +96,9 @@ async def add_rendition(db: Database, job: Claimed, info: dict[str, Any],
             "INSERT OR REPLACE INTO renditions(video_id, name, kind, width, height, frame_rate,"
             " codecs, bandwidth, average_bandwidth, segments, duration)"
             " VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-            (job.video_id, info["name"], info["kind"], info["width"], info["height"],
-             info["frame_rate"], info["codecs"], info["bandwidth"],
-             info["average_bandwidth"], info["segments"], info["duration"]),
+            (job.video_id, info.name, info.kind, info.width, info.height, info.frame_rate,
+             info.codecs, info.bandwidth, info.average_bandwidth, info.segments,
+             info.duration),
         )
         if not playable:
             return False
