@@ -12,9 +12,13 @@ from server import events
 from server.db import Row
 from server.errors import Conflict
 from server.services import Services
+from server.statuses import VideoStatus
 from server.workers import queue
 from server.workers.pool import WorkerPool
 from server.workers.runner import CANCELLED, remove_outputs
+
+# A video in these states has a job that is queued or running.
+PROCESSING: tuple[VideoStatus, ...] = ("uploaded", "processing")
 
 
 async def enqueue_transcode(services: Services, pool: WorkerPool | None, video: Row) -> int:
@@ -51,6 +55,6 @@ async def cancel_transcode(services: Services, pool: WorkerPool | None, video: R
 
 async def stop_processing(services: Services, pool: WorkerPool | None, video: Row) -> None:
     """Before a video is deleted: its job, if any, is stopped (nothing running is fine)."""
-    if video["status"] in ("uploaded", "processing"):
+    if video["status"] in PROCESSING:
         with contextlib.suppress(Conflict):
             await cancel_transcode(services, pool, video)

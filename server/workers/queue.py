@@ -14,8 +14,8 @@ from typing import Any
 from media.hls import RenditionInfo
 from server.db import Database, Row
 from server.ids import now, utc_now_iso
+from server.statuses import JOB_STATUSES, JobEnd, JobStatus, VideoStatus
 
-JOB_STATUSES = ("queued", "running", "done", "failed", "cancelled")
 _TOUCH = "updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
 
 
@@ -58,7 +58,7 @@ async def set_worker(db: Database, job_id: int, pid: int | None) -> None:
                    (pid, now(), job_id))
 
 
-async def set_video_status(db: Database, video_id: int, status: str,
+async def set_video_status(db: Database, video_id: int, status: VideoStatus,
                            error: str | None = None) -> None:
     await db.write(f"UPDATE videos SET status = ?, error = ?, {_TOUCH} WHERE id = ?",
                    (status, error, video_id))
@@ -128,7 +128,7 @@ async def finish(db: Database, job: Claimed, progress: dict[str, Any],
     return turned
 
 
-async def end_job(db: Database, job: Claimed, status: str, reason: str) -> None:
+async def end_job(db: Database, job: Claimed, status: JobEnd, reason: str) -> None:
     """failed or cancelled: the video is failed with `reason`; its renditions are gone."""
     async with db.transaction() as conn:
         await conn.execute(
@@ -181,7 +181,7 @@ async def running_job(db: Database, video_id: int) -> int | None:
     return int(value) if value is not None else None
 
 
-async def counts(db: Database) -> dict[str, int]:
+async def counts(db: Database) -> dict[JobStatus, int]:
     rows = await db.fetch_all("SELECT status, count(*) AS n FROM jobs GROUP BY status")
     found = {row["status"]: int(row["n"]) for row in rows}
     return {status: found.get(status, 0) for status in JOB_STATUSES}

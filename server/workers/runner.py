@@ -18,6 +18,7 @@ from typing import Any, assert_never
 from server import events, storage
 from server.config import Config
 from server.services import Services
+from server.statuses import JobEnd
 from server.workers import child, messages, queue
 from server.workers.queue import Claimed
 
@@ -242,7 +243,7 @@ class JobRun:
                                               "ready")
         events.video_progress(self.services, self.job.public_id, self._snapshot())
 
-    async def _end(self, status: str, reason: str, *, original: bool) -> None:
+    async def _end(self, status: JobEnd, reason: str, *, original: bool) -> None:
         await asyncio.to_thread(remove_outputs, self.config, self.job.public_id,
                                 original=original)
         await queue.end_job(self.db, self.job, status, reason)
