@@ -40,7 +40,7 @@ async def video_status_changed(
 ) -> None:
     """Called by the pipeline after it has written the new status to the video's row.
 
-    Notifications are stored before anything is published (DESIGN.md, Notifications).
+    Notifications are stored before anything is published (server.social.notifications).
     """
     if status == "ready":
         await _video_ready(services, public_id)
