@@ -214,7 +214,7 @@ class JobRun:
         if not await queue.video_exists(self.db, self.job.video_id):
             # Deleted while processing (its job row went with it): leave no files behind.
             directory = storage.video_dir(self.config, self.job.public_id)
-            await asyncio.to_thread(shutil.rmtree, directory, True)
+            await asyncio.to_thread(storage.remove_tree, directory)
             return
         match outcome:
             case messages.Done():
