@@ -23,16 +23,7 @@ PROCESSING: tuple[VideoStatus, ...] = ("uploaded", "processing")
 
 async def enqueue_transcode(services: Services, pool: WorkerPool | None, video: Row) -> int:
     """Called when an upload is complete and its bytes are at storage.original_path."""
-    db, config = services.db, services.config
-    async with db.transaction() as conn:
-        await conn.execute("UPDATE videos SET status = 'uploaded', updated_at ="
-                           " strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?", (video["id"],))
-        cursor = await conn.execute(
-            "INSERT INTO jobs(video_id, kind, max_attempts) VALUES (?, 'transcode', ?)",
-            (video["id"], config.job_max_attempts),
-        )
-    job_id = cursor.lastrowid
-    assert job_id is not None
+    job_id = await queue.enqueue(services.db, video["id"], services.config.job_max_attempts)
     await events.upload_completed(services, video["owner_id"], video["public_id"])
     if pool is not None:
         pool.wake()  # start it now rather than at the dispatcher's next poll

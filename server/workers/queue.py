@@ -1,4 +1,4 @@
-"""The job queue's SQL: claiming, progress, renditions, and the end states of a job.
+"""The job queue's SQL: queueing, claiming, progress, renditions, the end states of a job.
 
 A job moves queued -> running -> done | failed | cancelled, or back to queued (a
 transient failure with back-off, or a start-up after a crash). Its video moves
@@ -27,6 +27,19 @@ class Claimed:
     owner_id: int
     attempts: int
     max_attempts: int
+
+
+async def enqueue(db: Database, video_id: int, max_attempts: int) -> int:
+    """The video is `uploaded` and its transcode job queued; returns the job's id."""
+    async with db.transaction() as conn:
+        await conn.execute(f"UPDATE videos SET status = 'uploaded', {_TOUCH} WHERE id = ?",
+                           (video_id,))
+        cursor = await conn.execute(
+            "INSERT INTO jobs(video_id, kind, max_attempts) VALUES (?, 'transcode', ?)",
+            (video_id, max_attempts))
+    job_id = cursor.lastrowid
+    assert job_id is not None
+    return job_id
 
 
 async def claim(db: Database, limit: int) -> list[Claimed]:
