@@ -10,9 +10,9 @@ from server import storage
 from server.db import Database, Row
 from server.errors import Conflict, Forbidden, NotFound
 from server.ids import new_public_id
-from server.jobs import stop_processing
 from server.playback.state import PlaybackState
 from server.services import Services
+from server.workers.jobs import stop_processing
 from server.workers.pool import WorkerPool
 
 

@@ -13,6 +13,7 @@ import aiosqlite
 from server.db import Row
 from server.services import Services
 from server.social import notifications
+from server.statuses import VideoStatus
 
 
 def video_topic(public_id: str) -> str:
@@ -34,7 +35,8 @@ def video_progress(services: Services, public_id: str, progress: dict[str, Any])
 
 
 async def video_status_changed(
-    services: Services, owner_id: int, public_id: str, status: str, error: str | None = None
+    services: Services, owner_id: int, public_id: str, status: VideoStatus,
+    error: str | None = None,
 ) -> None:
     """Called by the pipeline after it has written the new status to the video's row.
 

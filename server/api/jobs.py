@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from server import jobs, keys, videos
+from server import keys, videos
 from server.identity import require_user
 from server.openapi import op, path_param, ref
+from server.workers import jobs
 
 PATHS = {
     "/api/videos/{video_id}/cancel": {

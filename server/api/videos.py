@@ -11,11 +11,11 @@ from aiohttp import web
 from server import events, keys, storage, videos
 from server.errors import BadRequest
 from server.identity import ANON_COOKIE, current_viewer, require_user, viewer_key
-from server.jobs import stop_processing
 from server.openapi import CURSOR_PARAMS, op, path_param, query_param, ref
 from server.playback import watching
 from server.validation import json_body
 from server.viewer import Viewer
+from server.workers.jobs import stop_processing
 
 VIDEO = {
     "type": "object",

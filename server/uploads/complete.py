@@ -14,12 +14,13 @@ from pathlib import Path
 
 from aiohttp import web
 
-from server import events, jobs, keys, storage
+from server import events, keys, storage
 from server.db import Row
 from server.errors import Gone, Problem, UnsupportedMedia
 from server.uploads import quota, records, sniff, store
 from server.uploads.records import Upload
 from server.videos import get_video_by_key
+from server.workers import jobs
 
 log = logging.getLogger(__name__)
 SCAN_OUTPUT_LIMIT = 64 * 1024

@@ -1,23 +1,14 @@
 """The worker process: runs `media.pipeline.process` for one job and reports over a pipe.
 
-Only the standard library and `media` are imported here: both are preloaded by the
-multiprocessing fork server that the worker is forked from.
-
-Messages sent to the web process (plain dicts, pickled by the Connection):
-    {"type": "started", "pid"}
-    {"type": "probed", "duration", "width", "height", "renditions": [names], "media_type"}
-    {"type": "progress", "percent", "renditions": {name: percent}}
-    {"type": "rendition", "info": {...RenditionInfo fields}}
-    {"type": "done", "seconds": {stage: seconds}, "cpu_seconds"}
-    {"type": "media_error", "reason"}   a permanent failure: the source is not usable
-    {"type": "cancelled"}
-    {"type": "error", "message"}        anything else: transient, the job is retried
+Only the standard library, `media` and `server.workers.messages` (what is sent to the web
+process) are imported here: all are preloaded by the multiprocessing fork server that the
+worker is forked from. The web process imports this module too (for `JobSpec` and `main`);
+the media code is imported inside the functions that use it.
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import os
 import resource
 import threading
@@ -25,7 +16,12 @@ import time
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.synchronize import Event
-from typing import Any
+from typing import TYPE_CHECKING
+
+from server.workers import messages
+
+if TYPE_CHECKING:
+    from media.pipeline import ProcessEvent, ProcessSettings
 
 WATCHDOG_SECONDS = 0.25
 
@@ -52,7 +48,7 @@ def _watch_parent(parent: int) -> None:
             os._exit(3)
 
 
-def _settings(spec: JobSpec) -> Any:
+def _settings(spec: JobSpec) -> ProcessSettings:
     from media.ladder import LadderSettings
     from media.pipeline import ProcessSettings
 
@@ -66,7 +62,7 @@ def _settings(spec: JobSpec) -> Any:
     return ProcessSettings(ladder=ladder)
 
 
-def _message(event: Any) -> dict[str, Any]:
+def _message(event: ProcessEvent) -> messages.Report:
     from media.pipeline import Probed
     from media.transcode import Progress, RenditionDone
 
@@ -75,14 +71,13 @@ def _message(event: Any) -> dict[str, Any]:
         names = [r.name for r in event.ladder.video]
         if event.ladder.audio is not None:
             names.append(event.ladder.audio.name)
-        return {"type": "probed", "duration": event.probe.duration,
-                "width": top.width if top else None, "height": top.height if top else None,
-                "renditions": names, "media_type": event.probe.media_type}
+        return messages.Probed(event.probe.duration, top.width if top else None,
+                               top.height if top else None, tuple(names),
+                               event.probe.media_type)
     if isinstance(event, Progress):
-        return {"type": "progress", "percent": event.overall,
-                "renditions": dict(event.renditions)}
+        return messages.Progress(event.overall, dict(event.renditions))
     if isinstance(event, RenditionDone):
-        return {"type": "rendition", "info": dataclasses.asdict(event.info)}
+        return messages.RenditionDone(event.info)
     raise TypeError(f"unknown pipeline event {event!r}")
 
 
@@ -102,21 +97,20 @@ def main(spec: JobSpec, conn: Connection, cancel: Event) -> None:
     from media.errors import MediaError, TranscodeCancelled
     from media.pipeline import process
 
-    conn.send({"type": "started", "pid": os.getpid()})
+    conn.send(messages.Started(os.getpid()))
     try:
         result = process(spec.source, spec.out_dir, _settings(spec),
                          on_event=lambda event: conn.send(_message(event)),
                          should_cancel=cancel.is_set)
         usage = resource.getrusage(resource.RUSAGE_SELF)
-        conn.send({"type": "done", "seconds": result.seconds,
-                   "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 3)})
+        conn.send(messages.Done(result.seconds, round(usage.ru_utime + usage.ru_stime, 3)))
     except MediaError as exc:
-        conn.send({"type": "media_error", "reason": exc.reason})
+        conn.send(messages.MediaRejected(exc.reason))
     except TranscodeCancelled:
-        conn.send({"type": "cancelled"})
+        conn.send(messages.Cancelled())
     except BrokenPipeError:
         os._exit(3)  # the web process is gone: nobody to report to
     except Exception as exc:  # reported to the parent, which retries the job
-        conn.send({"type": "error", "message": f"{type(exc).__name__}: {exc}"})
+        conn.send(messages.Failed(f"{type(exc).__name__}: {exc}"))
     finally:
         conn.close()

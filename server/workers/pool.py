@@ -24,8 +24,10 @@ from multiprocessing import forkserver
 from pathlib import Path
 
 from aiohttp import web
+from prometheus_client import Gauge
 
 from server import keys
+from server.services import Services
 from server.workers import queue
 from server.workers.queue import Claimed
 from server.workers.runner import JobRun, remove_outputs
@@ -38,9 +40,9 @@ CANCEL_WAIT_SECONDS = 5.0
 
 
 class WorkerPool:
-    def __init__(self, app: web.Application) -> None:
-        self.app = app
-        self.size = app[keys.CONFIG].worker_count
+    def __init__(self, services: Services, job_counts: Gauge) -> None:
+        self.services, self.job_counts = services, job_counts  # jobs by status, in /metrics
+        self.size = services.config.worker_count
         self.ctx = multiprocessing.get_context("forkserver")
         self.ctx.set_forkserver_preload(["server.workers.child", "media.pipeline"])
         self.runs: dict[int, JobRun] = {}
@@ -85,13 +87,9 @@ class WorkerPool:
             await asyncio.wait_for(run.finished.wait(), CANCEL_WAIT_SECONDS)
         return True
 
-    def worker_pid(self, job_id: int) -> int | None:
-        run = self.runs.get(job_id)
-        return run.process.pid if run and run.process else None
-
     async def recover(self) -> None:
         """Requeue jobs a previous process left `running`, removing their partial outputs."""
-        db, config = self.app[keys.DB], self.app[keys.CONFIG]
+        db, config = self.services.db, self.services.config
         for row in await queue.interrupted(db):
             if row["worker_pid"]:
                 await _wait_gone(int(row["worker_pid"]))
@@ -117,8 +115,8 @@ class WorkerPool:
             self._wake.clear()
 
     async def _fill(self) -> None:
-        for job in await queue.claim(self.app[keys.DB], self.size - len(self.tasks)):
-            run = JobRun(self.app, job, self.ctx)
+        for job in await queue.claim(self.services.db, self.size - len(self.tasks)):
+            run = JobRun(self.services, job, self.ctx)
             self.runs[job.job_id] = run
             task = asyncio.create_task(run.run(), name=f"job-{job.job_id}")
             self.tasks[job.job_id] = task
@@ -130,9 +128,8 @@ class WorkerPool:
         self.wake()
 
     async def _count(self) -> None:
-        gauge = self.app[keys.METRICS].jobs
-        for status, count in (await queue.counts(self.app[keys.DB])).items():
-            gauge.labels(status=status).set(count)
+        for status, count in (await queue.counts(self.services.db)).items():
+            self.job_counts.labels(status=status).set(count)
 
 
 async def _wait_gone(pid: int) -> None:
@@ -152,7 +149,7 @@ def _is_worker(pid: int) -> bool:
 
 
 async def worker_pool_context(app: web.Application) -> AsyncIterator[None]:
-    pool = WorkerPool(app)
+    pool = WorkerPool(app[keys.SERVICES], app[keys.METRICS].jobs)
     await pool.start()
     app[keys.WORKERS] = pool
     yield

@@ -1,4 +1,4 @@
-"""The job queue's SQL: claiming, progress, renditions, and the end states of a job.
+"""The job queue's SQL: queueing, claiming, progress, renditions, the end states of a job.
 
 A job moves queued -> running -> done | failed | cancelled, or back to queued (a
 transient failure with back-off, or a start-up after a crash). Its video moves
@@ -11,10 +11,11 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from media.hls import RenditionInfo
 from server.db import Database, Row
 from server.ids import now, utc_now_iso
+from server.statuses import JOB_STATUSES, JobEnd, JobStatus, VideoStatus
 
-JOB_STATUSES = ("queued", "running", "done", "failed", "cancelled")
 _TOUCH = "updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
 
 
@@ -26,6 +27,19 @@ class Claimed:
     owner_id: int
     attempts: int
     max_attempts: int
+
+
+async def enqueue(db: Database, video_id: int, max_attempts: int) -> int:
+    """The video is `uploaded` and its transcode job queued; returns the job's id."""
+    async with db.transaction() as conn:
+        await conn.execute(f"UPDATE videos SET status = 'uploaded', {_TOUCH} WHERE id = ?",
+                           (video_id,))
+        cursor = await conn.execute(
+            "INSERT INTO jobs(video_id, kind, max_attempts) VALUES (?, 'transcode', ?)",
+            (video_id, max_attempts))
+    job_id = cursor.lastrowid
+    assert job_id is not None
+    return job_id
 
 
 async def claim(db: Database, limit: int) -> list[Claimed]:
@@ -57,7 +71,7 @@ async def set_worker(db: Database, job_id: int, pid: int | None) -> None:
                    (pid, now(), job_id))
 
 
-async def set_video_status(db: Database, video_id: int, status: str,
+async def set_video_status(db: Database, video_id: int, status: VideoStatus,
                            error: str | None = None) -> None:
     await db.write(f"UPDATE videos SET status = ?, error = ?, {_TOUCH} WHERE id = ?",
                    (status, error, video_id))
@@ -84,7 +98,7 @@ async def save_probe(db: Database, job: Claimed, duration: float, width: int | N
                    f" {_TOUCH} WHERE id = ?", (duration, width, height, media_type, job.video_id))
 
 
-async def add_rendition(db: Database, job: Claimed, info: dict[str, Any],
+async def add_rendition(db: Database, job: Claimed, info: RenditionInfo,
                         playable: bool) -> bool:
     """Record a finished rendition; when `playable`, make the video ready if it is not yet.
 
@@ -95,9 +109,9 @@ async def add_rendition(db: Database, job: Claimed, info: dict[str, Any],
             "INSERT OR REPLACE INTO renditions(video_id, name, kind, width, height, frame_rate,"
             " codecs, bandwidth, average_bandwidth, segments, duration)"
             " VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-            (job.video_id, info["name"], info["kind"], info["width"], info["height"],
-             info["frame_rate"], info["codecs"], info["bandwidth"],
-             info["average_bandwidth"], info["segments"], info["duration"]),
+            (job.video_id, info.name, info.kind, info.width, info.height, info.frame_rate,
+             info.codecs, info.bandwidth, info.average_bandwidth, info.segments,
+             info.duration),
         )
         if not playable:
             return False
@@ -127,7 +141,7 @@ async def finish(db: Database, job: Claimed, progress: dict[str, Any],
     return turned
 
 
-async def end_job(db: Database, job: Claimed, status: str, reason: str) -> None:
+async def end_job(db: Database, job: Claimed, status: JobEnd, reason: str) -> None:
     """failed or cancelled: the video is failed with `reason`; its renditions are gone."""
     async with db.transaction() as conn:
         await conn.execute(
@@ -180,7 +194,7 @@ async def running_job(db: Database, video_id: int) -> int | None:
     return int(value) if value is not None else None
 
 
-async def counts(db: Database) -> dict[str, int]:
+async def counts(db: Database) -> dict[JobStatus, int]:
     rows = await db.fetch_all("SELECT status, count(*) AS n FROM jobs GROUP BY status")
     found = {row["status"]: int(row["n"]) for row in rows}
     return {status: found.get(status, 0) for status in JOB_STATUSES}

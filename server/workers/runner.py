@@ -13,13 +13,13 @@ import shutil
 import time
 from multiprocessing.connection import Connection
 from multiprocessing.context import ForkServerContext, ForkServerProcess
-from typing import Any
+from typing import Any, assert_never
 
-from aiohttp import web
-
-from server import events, keys, storage
+from server import events, storage
 from server.config import Config
-from server.workers import child, queue
+from server.services import Services
+from server.statuses import JobEnd
+from server.workers import child, messages, queue
 from server.workers.queue import Claimed
 
 log = logging.getLogger(__name__)
@@ -30,7 +30,6 @@ CANCEL_GRACE_SECONDS = 1.0  # then the worker is terminated
 JOIN_SECONDS = 5.0
 # Transcoding reports twice a second; thumbnails of a long video may take minutes.
 STALL_SECONDS = 900.0
-_TERMINAL = {"done", "media_error", "cancelled", "error"}
 
 
 def job_spec(config: Config, public_id: str) -> child.JobSpec:
@@ -67,16 +66,14 @@ def remove_outputs(config: Config, public_id: str, *, original: bool = False) ->
 
 
 class JobRun:
-    def __init__(self, app: web.Application, job: Claimed, ctx: ForkServerContext) -> None:
-        self.app, self.job, self.ctx = app, job, ctx
-        self.services = app[keys.SERVICES]
-        self.config = app[keys.CONFIG]
-        self.db = app[keys.DB]
+    def __init__(self, services: Services, job: Claimed, ctx: ForkServerContext) -> None:
+        self.services, self.job, self.ctx = services, job, ctx
+        self.config, self.db = services.config, services.db
         self.cancel_event = ctx.Event()
         self.cancel_requested = False
         self.finished = asyncio.Event()
         self.process: ForkServerProcess | None = None
-        self.messages: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+        self.messages: asyncio.Queue[messages.Message | None] = asyncio.Queue()
         self.has_video = True
         self.progress: dict[str, Any] = {"percent": 0.0, "renditions": {}, "eta_seconds": None}
         self.started = time.monotonic()
@@ -133,7 +130,7 @@ class JobRun:
         await queue.set_worker(self.db, self.job.job_id, self.process.pid)
         return reader
 
-    async def _relay(self, reader: Connection) -> dict[str, Any] | None:
+    async def _relay(self, reader: Connection) -> messages.Outcome | None:
         loop = asyncio.get_running_loop()
         fd = reader.fileno()
 
@@ -146,10 +143,10 @@ class JobRun:
                 self.messages.put_nowait(None)
 
         loop.add_reader(fd, readable)
-        outcome: dict[str, Any] | None = None
+        outcome: messages.Outcome | None = None
         try:
             while (message := await self._next()) is not None:
-                if message["type"] in _TERMINAL:
+                if isinstance(message, messages.Outcome):
                     outcome = message
                 else:
                     await self._handle(message)
@@ -158,7 +155,7 @@ class JobRun:
             reader.close()
         return outcome
 
-    async def _next(self) -> dict[str, Any] | None:
+    async def _next(self) -> messages.Message | None:
         """The worker's next message; a worker silent for too long is hung and is ended
         (its pipe then reaches EOF without an outcome: a transient failure, retried)."""
         while True:
@@ -170,25 +167,28 @@ class JobRun:
                 if self.process is not None and self.process.is_alive():
                     self.process.kill()
 
-    async def _handle(self, message: dict[str, Any]) -> None:
-        kind = message["type"]
-        if kind == "probed":
-            self.has_video = message["width"] is not None
-            self.progress["renditions"] = {name: 0.0 for name in message["renditions"]}
-            await queue.save_probe(self.db, self.job, message["duration"], message["width"],
-                                   message["height"], message["media_type"])
-        elif kind == "progress":
-            self.progress["renditions"].update(message["renditions"])
-            await self._progress(min(message["percent"], 99.9))
-        elif kind == "rendition":
-            info = message["info"]
-            self.progress["renditions"][info["name"]] = 100.0
-            playable = info["kind"] == "video" or not self.has_video
-            # media.pipeline rewrote master.m3u8 (with this rendition) before reporting it.
-            if await queue.add_rendition(self.db, self.job, info, playable):
-                await events.video_status_changed(self.services, self.job.owner_id,
-                                                  self.job.public_id, "ready")
-            await self._progress(self.progress["percent"], force=True)
+    async def _handle(self, message: messages.Report) -> None:
+        match message:
+            case messages.Started():
+                pass  # its pid was recorded (queue.set_worker) when the process started
+            case messages.Probed():
+                self.has_video = message.width is not None
+                self.progress["renditions"] = {name: 0.0 for name in message.renditions}
+                await queue.save_probe(self.db, self.job, message.duration, message.width,
+                                       message.height, message.media_type)
+            case messages.Progress():
+                self.progress["renditions"].update(message.renditions)
+                await self._progress(min(message.percent, 99.9))
+            case messages.RenditionDone(info=info):
+                self.progress["renditions"][info.name] = 100.0
+                playable = info.kind == "video" or not self.has_video
+                # media.pipeline rewrote master.m3u8 (with this rendition) before reporting it.
+                if await queue.add_rendition(self.db, self.job, info, playable):
+                    await events.video_status_changed(self.services, self.job.owner_id,
+                                                      self.job.public_id, "ready")
+                await self._progress(self.progress["percent"], force=True)
+            case _:
+                assert_never(message)
 
     async def _progress(self, percent: float, *, force: bool = False) -> None:
         self.progress["percent"] = round(percent, 1)
@@ -209,26 +209,33 @@ class JobRun:
         return {**self.progress, "renditions": dict(self.progress["renditions"])}
 
     # -- outcomes ----------------------------------------------------------------------
-    async def _settle(self, outcome: dict[str, Any] | None) -> None:
-        kind = outcome["type"] if outcome else "crashed"
+    async def _settle(self, outcome: messages.Outcome | None) -> None:
+        """`outcome` is None when the worker ended without one (it crashed or was killed)."""
         if not await queue.video_exists(self.db, self.job.video_id):
             # Deleted while processing (its job row went with it): leave no files behind.
             directory = storage.video_dir(self.config, self.job.public_id)
-            await asyncio.to_thread(shutil.rmtree, directory, True)
-        elif kind == "done" and outcome is not None:
-            # Finished, even if a cancel came too late to stop it: keep the result.
-            await self._done(outcome.get("cpu_seconds"))
-        elif self.cancel_requested or kind == "cancelled":
-            await self._end("cancelled", CANCELLED, original=False)
-        elif kind == "media_error" and outcome is not None:
-            # Permanent: the bytes are not usable media, so they are not kept.
-            await self._end("failed", outcome["reason"], original=True)
-        else:
-            code = self.process.exitcode if self.process else None
-            await self._transient(outcome["message"] if outcome and "message" in outcome
-                                  else f"the worker exited with code {code}")
+            await asyncio.to_thread(storage.remove_tree, directory)
+            return
+        match outcome:
+            case messages.Done():
+                # Finished, even if a cancel came too late to stop it: keep the result.
+                await self._done(outcome.cpu_seconds)
+            case _ if self.cancel_requested:
+                await self._end("cancelled", CANCELLED, original=False)
+            case messages.Cancelled():
+                await self._end("cancelled", CANCELLED, original=False)
+            case messages.MediaRejected():
+                # Permanent: the bytes are not usable media, so they are not kept.
+                await self._end("failed", outcome.reason, original=True)
+            case messages.Failed():
+                await self._transient(outcome.message)
+            case None:
+                code = self.process.exitcode if self.process else None
+                await self._transient(f"the worker exited with code {code}")
+            case _:
+                assert_never(outcome)
 
-    async def _done(self, cpu_seconds: float | None) -> None:
+    async def _done(self, cpu_seconds: float) -> None:
         self.progress.update(percent=100.0, eta_seconds=0.0)
         self.progress["renditions"] = {k: 100.0 for k in self.progress["renditions"]}
         if await queue.finish(self.db, self.job, self.progress, cpu_seconds):
@@ -236,7 +243,7 @@ class JobRun:
                                               "ready")
         events.video_progress(self.services, self.job.public_id, self._snapshot())
 
-    async def _end(self, status: str, reason: str, *, original: bool) -> None:
+    async def _end(self, status: JobEnd, reason: str, *, original: bool) -> None:
         await asyncio.to_thread(remove_outputs, self.config, self.job.public_id,
                                 original=original)
         await queue.end_job(self.db, self.job, status, reason)

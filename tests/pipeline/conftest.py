@@ -14,8 +14,9 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient
 
-from server import jobs, keys, storage, videos
+from server import keys, storage, videos
 from server.config import Config
+from server.workers import jobs
 from tests.conftest import make_config
 from tests.helpers import User, sign_up
 from tests.media.clips import Clip, clip_maker

@@ -18,11 +18,12 @@ from typing import Any
 import aiohttp
 import pytest
 
-from server import jobs, keys, storage, videos
+from server import keys, storage, videos
 from server.bus import Bus
 from server.config import Config
 from server.db import Database
 from server.services import Services
+from server.workers import jobs
 from tests.helpers import PASSWORD
 from tests.pipeline.conftest import pipeline_config
 from tests.pipeline.hlsserve import decode_errors

@@ -1,4 +1,7 @@
-"""The job queue: rows in the `jobs` table, picked up by the transcoding worker pool."""
+"""What the rest of the server asks of transcoding: queue a video's job, cancel it, stop it.
+
+The job is a row in the `jobs` table (server/workers/queue.py) that the worker pool picks up.
+"""
 
 from __future__ import annotations
 
@@ -9,23 +12,18 @@ from server import events
 from server.db import Row
 from server.errors import Conflict
 from server.services import Services
+from server.statuses import VideoStatus
 from server.workers import queue
 from server.workers.pool import WorkerPool
 from server.workers.runner import CANCELLED, remove_outputs
 
+# A video in these states has a job that is queued or running.
+PROCESSING: tuple[VideoStatus, ...] = ("uploaded", "processing")
+
 
 async def enqueue_transcode(services: Services, pool: WorkerPool | None, video: Row) -> int:
     """Called when an upload is complete and its bytes are at storage.original_path."""
-    db, config = services.db, services.config
-    async with db.transaction() as conn:
-        await conn.execute("UPDATE videos SET status = 'uploaded', updated_at ="
-                           " strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?", (video["id"],))
-        cursor = await conn.execute(
-            "INSERT INTO jobs(video_id, kind, max_attempts) VALUES (?, 'transcode', ?)",
-            (video["id"], config.job_max_attempts),
-        )
-    job_id = cursor.lastrowid
-    assert job_id is not None
+    job_id = await queue.enqueue(services.db, video["id"], services.config.job_max_attempts)
     await events.upload_completed(services, video["owner_id"], video["public_id"])
     if pool is not None:
         pool.wake()  # start it now rather than at the dispatcher's next poll
@@ -48,6 +46,6 @@ async def cancel_transcode(services: Services, pool: WorkerPool | None, video: R
 
 async def stop_processing(services: Services, pool: WorkerPool | None, video: Row) -> None:
     """Before a video is deleted: its job, if any, is stopped (nothing running is fine)."""
-    if video["status"] in ("uploaded", "processing"):
+    if video["status"] in PROCESSING:
         with contextlib.suppress(Conflict):
             await cancel_transcode(services, pool, video)
