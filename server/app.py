@@ -25,7 +25,7 @@ from server.routes import API_MODULES, ROUTES
 from server.services import Services
 from server.tokens import TokenSigner
 from server.uploads.sweeper import uploads_context
-from server.workers.pool import worker_pool_context
+from server.workers.pool import WorkerPool
 
 log = logging.getLogger(__name__)
 CleanupContext = Callable[[web.Application], AsyncIterator[None]]
@@ -64,6 +64,14 @@ async def bus_context(app: web.Application) -> AsyncIterator[None]:
     app[keys.SERVICES] = Services(app[keys.CONFIG], app[keys.DB], bus)
     yield
     bus.close_all()
+
+
+async def worker_pool_context(app: web.Application) -> AsyncIterator[None]:
+    pool = WorkerPool(app[keys.SERVICES], app[keys.METRICS].jobs)
+    await pool.start()
+    app[keys.WORKERS] = pool
+    yield
+    await pool.stop()
 
 
 # Lifecycles in dependency order: config -> db -> bus -> playback caches -> workers and

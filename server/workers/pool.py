@@ -19,14 +19,11 @@ import functools
 import logging
 import multiprocessing
 import os
-from collections.abc import AsyncIterator
 from multiprocessing import forkserver
 from pathlib import Path
 
-from aiohttp import web
 from prometheus_client import Gauge
 
-from server import keys
 from server.services import Services
 from server.workers import queue
 from server.workers.queue import Claimed
@@ -146,11 +143,3 @@ def _is_worker(pid: int) -> bool:
     except OSError:
         return False
     return b"multiprocessing" in cmdline and pid != os.getpid()
-
-
-async def worker_pool_context(app: web.Application) -> AsyncIterator[None]:
-    pool = WorkerPool(app[keys.SERVICES], app[keys.METRICS].jobs)
-    await pool.start()
-    app[keys.WORKERS] = pool
-    yield
-    await pool.stop()
