@@ -12,30 +12,23 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import os
 import secrets
-import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from aiohttp import StreamReader, hdrs, web
+from aiohttp import StreamReader, web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from server import keys
 from server.errors import BadRequest, PayloadTooLarge, Problem
-from server.uploads import quota, records, sniff, splice, store
+from server.uploads import quota, records, sniff, store
 from server.uploads.locks import Holder
 from server.uploads.records import Upload
 
 FLUSH_BYTES = 4 << 20
 FLUSH_SECONDS = 1.0
 PROGRESS_SECONDS = 1.0
-# A body with at least this much still to come moves socket -> file in the kernel; the
-# connection then closes after the response, which costs a small PATCH more than it saves.
-SPLICE_MIN_BYTES = 1 << 20
-SPLICE_SECONDS = 1.0  # per thread trip: progress and takeovers are seen at least this often
-SPLICED = web.RequestKey("body_spliced", bool)
 _DISCONNECTS = (ConnectionError, HttpProcessingError, asyncio.IncompleteReadError)
 
 
@@ -98,8 +91,6 @@ class BodyReceiver:
         self.tail: list[bytes] = []
         self.outcome = Outcome()
         self._pending: asyncio.Future[None] | None = None
-        self._socket: int = -1  # the duplicate of the connection's socket, once handed over
-        self._socket_left = 0  # body bytes still in the socket at the hand-over
         self._last_progress = self._last_flush = time.monotonic()
 
     @property
@@ -121,102 +112,31 @@ class BodyReceiver:
     async def receive(self, request: web.Request) -> Outcome:
         writer = await asyncio.to_thread(self._open)
         try:
-            try:
-                await self._pump(request, writer, self._may_splice(request))
-            finally:
-                await self._settle()
-                await store.run_blocking(writer.finish, self.tail)
-            if self._socket >= 0 and not self._aborted:
-                await self._splice()  # the buffered head is on disk: the rest follows it
+            await self._pump(request.content, writer)
         finally:
-            if self._socket >= 0:
-                os.close(self._socket)
-                self._socket = -1
+            await self._settle()
+            await store.run_blocking(writer.finish, self.tail)
         if self.side is not None:
             await self._verify(writer)
         return self.outcome
 
-    def _may_splice(self, request: web.Request) -> bool:
-        """Plain TCP (or Unix) socket, known length, no checksum to compute on the way."""
-        transport = request.transport
-        if (not splice.AVAILABLE or self.side is not None or transport is None
-                or request.content_length is None
-                or transport.get_extra_info("sslcontext") is not None):
-            return False
-        sock = transport.get_extra_info("socket")
-        return sock is not None and sock.type == socket.SOCK_STREAM
-
-    def _hand_over(self, request: web.Request) -> bytes | None:
-        """Take the rest of the body from the socket itself; returns what aiohttp buffered.
-
-        Runs without an await in between: the reader's buffer is emptied (emptying it
-        also feeds the parser's held-back bytes into it), then the transport stops
-        reading, so every body byte not counted in `total_bytes` is still in the socket.
-        """
-        reader, transport = request.content, request.transport
-        assert request.content_length is not None and transport is not None
-        if request.content_length - reader.total_bytes < SPLICE_MIN_BYTES:
-            return None
-        pieces = []
-        while piece := reader.read_nowait():
-            pieces.append(piece)
-        transport.pause_reading()
-        self._socket = os.dup(transport.get_extra_info("socket").fileno())
-        self._socket_left = request.content_length - reader.total_bytes
-        request[SPLICED] = True
-        # The body is over as far as aiohttp is concerned: no lingering read after the
-        # response (feed_eof() would resume the transport).
-        reader._eof = True
-        return b"".join(pieces)
-
-    async def _splice(self) -> None:
-        sock, self._socket = self._socket, -1
-        mover = await store.run_blocking(splice.SocketMover, sock, self.path)
-        room = self.allowed - self.outcome.added
-        want = min(self._socket_left, room)
-        moved = 0
-        try:
-            while moved < want and not self._aborted:
-                count, ended = await store.run_blocking(
-                    mover.pump, want - moved, lambda: self._aborted, SPLICE_SECONDS)
-                moved += count
-                self.outcome.added += count
-                await self._progress()
-                if ended:
-                    self.outcome.disconnected = True
-                    break
-                if count == 0:
-                    await _readable(mover.sock)
-            if moved == want and self._socket_left > room:
-                self.outcome.too_large = True
-        finally:
-            await store.run_blocking(mover.close)
-
-    async def _pump(self, request: web.Request, writer: store.ChunkWriter,
-                    may_splice: bool) -> None:
-        reader = request.content
+    async def _pump(self, reader: StreamReader, writer: store.ChunkWriter) -> None:
         batch: list[bytes] = []
         size = 0
         try:
             while not self._aborted:
-                handed: bytes | None = None
-                if may_splice and not self.sniffing:
-                    handed = self._hand_over(request)
-                    may_splice = False
                 try:
-                    if handed is not None:
-                        chunk, boundary = handed, False
-                        if not chunk:
-                            break
-                    else:
-                        # readchunk hands out buffered pieces as they are; readany would
-                        # join them into a new bytes object first (one more copy).
-                        chunk, boundary = await reader.readchunk()
-                    if not chunk and boundary:
-                        continue  # the end of one HTTP chunk (chunked transfer coding)
+                    # readchunk hands out buffered pieces as they are; readany would join
+                    # them into a new bytes object first (one more copy).
+                    chunk, boundary = await reader.readchunk()
                 except _DISCONNECTS:
+                    # aiohttp raises the connection's error ahead of what it still buffered,
+                    # so the bytes kept are those handed out before it; reading as they
+                    # arrive keeps that buffer (and what a disconnect loses) small.
                     self.outcome.disconnected = True
-                    chunk = _salvage(reader)
+                    break
+                if not chunk and boundary:
+                    continue  # the end of one HTTP chunk (chunked transfer coding)
                 if not chunk or self._aborted:
                     break
                 room = self.allowed - self.outcome.added - size
@@ -231,7 +151,7 @@ class BodyReceiver:
                 if size >= FLUSH_BYTES or time.monotonic() - self._last_flush > FLUSH_SECONDS:
                     await self._flush(writer, batch)
                     batch, size = [], 0
-                if self.outcome.too_large or self.outcome.disconnected or handed is not None:
+                if self.outcome.too_large:
                     break
         finally:
             # Bytes in hand are kept on a disconnect; dropped on a takeover, because the
@@ -294,43 +214,6 @@ class BodyReceiver:
                 f"the {self.checksum.algorithm} checksum of the chunk does not match; it was "
                 "discarded and the offset is unchanged", title="Checksum Mismatch")
         await store.run_blocking(store.append_file, self.path, self.side)
-
-
-async def _readable(fd: int) -> None:
-    """Until the socket has bytes (or an error), or a second passed (to see takeovers)."""
-    loop = asyncio.get_running_loop()
-    ready = loop.create_future()
-
-    def wake() -> None:
-        if not ready.done():
-            ready.set_result(None)
-
-    loop.add_reader(fd, wake)
-    try:
-        await asyncio.wait_for(ready, SPLICE_SECONDS)
-    except TimeoutError:
-        pass
-    finally:
-        loop.remove_reader(fd)
-
-
-async def close_after_splice(request: web.Request, response: web.StreamResponse) -> None:
-    """on_response_prepare: the parser still expects the spliced body, so no keep-alive."""
-    if request.get(SPLICED):
-        response.force_close()  # aiohttp closes the connection after this response
-        response.headers[hdrs.CONNECTION] = "close"  # RFC 9112 9.6; headers are made
-
-
-def _salvage(reader: StreamReader) -> bytes:
-    """Bytes that arrived before a disconnect but were not read yet.
-
-    aiohttp's readany() raises the connection error before handing out what it already
-    buffered; those bytes were received, so they are kept like the rest.
-    """
-    try:
-        return reader._read_nowait(-1)
-    except Exception:
-        return b""
 
 
 def allowed_bytes(upload: Upload, offset: int, max_upload: int, quota_left: int | None) -> int:
