@@ -15,7 +15,6 @@ import binascii
 import secrets
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 from aiohttp import StreamReader, web
 from aiohttp.http_exceptions import HttpProcessingError
@@ -182,16 +181,8 @@ class BodyReceiver:
 
     async def _settle(self) -> None:
         pending, self._pending = self._pending, None
-        if pending is None:
-            return
-        while not pending.done():
-            try:
-                await asyncio.shield(pending)
-            except asyncio.CancelledError:
-                if not pending.done():
-                    continue
-                raise
-        pending.result()
+        if pending is not None:
+            await store.until_done(pending)
 
     async def _progress(self) -> None:
         now = time.monotonic()
@@ -228,7 +219,3 @@ def allowed_bytes(upload: Upload, offset: int, max_upload: int, quota_left: int 
 
 def too_large(detail: str) -> PayloadTooLarge:
     return PayloadTooLarge(detail, headers={"Tus-Resumable": "1.0.0"})
-
-
-def upload_file(app: web.Application, upload: Upload) -> Path:
-    return store.upload_path(app[keys.CONFIG], upload.public_id)
