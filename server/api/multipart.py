@@ -58,9 +58,10 @@ async def upload_video(request: web.Request) -> web.Response:
     return web.json_response(await video_json(db, row, viewer), status=201)
 
 
+@store.runs_to_end
 async def _publish(services: Services, pool: WorkerPool | None, viewer: Viewer,
                    fields: metadata.VideoFields, channel: Row, path: Path) -> Row:
-    """The video and its hand-over to the pipeline."""
+    """The video and its hand-over: a client leaving now must not strand an empty video."""
     video = await create_video(
         services.db, viewer.user_id, channel["id"], fields.title,
         description=fields.description, privacy=fields.privacy,

@@ -212,11 +212,17 @@ async def _refuse_post(_: web.Request) -> web.Response:
 _OVERRIDES: dict[str, Handler] = {"PATCH": patch, "DELETE": delete, "HEAD": head}
 
 
-# --- Steps ------------------------------------------------------------------------------
+# --- Steps that run to their end once started (store.runs_to_end) ------------------------
 
+@store.runs_to_end
 async def _append(request: web.Request, upload: Upload, offset: int,
                   checksum: Checksum | None, holder: Holder) -> tuple[int, Upload]:
-    """The body onto the upload's file, then, with its last byte, the upload's completion."""
+    """The body onto the upload's file, then, with its last byte, the upload's completion.
+
+    A client that leaves cancels the handler but not this: its body stream ends with the
+    disconnect, the bytes received are kept, and a full upload is still finished (a client
+    that HEADs it later sees every byte and will not send another PATCH).
+    """
     app = request.app
     services, state = app[keys.SERVICES], app[keys.UPLOADS]
     try:
@@ -234,10 +240,12 @@ async def _append(request: web.Request, upload: Upload, offset: int,
     return got.offset, upload
 
 
+@store.runs_to_end
 async def _new_upload(services: Services, viewer: Viewer, fields: metadata.VideoFields | None,
                       channel: Row | None, length: int | None, raw_metadata: str,
                       concat: str | None, part_ids: list[str]) -> Upload:
-    """The video (not for a partial), the upload's row and its empty file."""
+    """The video (not for a partial), the upload's row and its empty file: a client that
+    leaves half-way must not leave a video without an upload to fill it."""
     video_id = None
     if fields is not None and channel is not None:
         video = await create_video(
@@ -254,6 +262,7 @@ async def _new_upload(services: Services, viewer: Viewer, fields: metadata.Video
     return upload
 
 
+@store.runs_to_end
 async def _terminate(services: Services, upload: Upload) -> None:
     await store.run_blocking(store.remove, store.upload_path(services.config, upload.public_id))
     await records.delete_upload(services.db, upload.id)

@@ -3,6 +3,10 @@
 Both paths (tus and multipart) end here. The file is fsynced, optionally scanned, moved
 with os.replace to `media/<video>/original`, and `jobs.enqueue_transcode` marks the video
 `uploaded`, queues its job and publishes `upload.completed`.
+
+A completion, once started, runs to its end even when the request that started it is
+cancelled (store.runs_to_end): a file moved into place without its job row, or parts
+joined without the final marked complete, would strand the video.
 """
 
 from __future__ import annotations
@@ -79,6 +83,7 @@ async def reject_sniffed(services: Services, upload: Upload, verdict: sniff.Verd
     raise UnsupportedMedia(reason + "; the upload was removed")
 
 
+@store.runs_to_end
 async def finish_file(services: Services, pool: WorkerPool | None, video: Row, path: Path
                       ) -> Row:
     """Scan, move to the original's place and queue processing. Returns the fresh row."""
@@ -100,6 +105,7 @@ async def finish_file(services: Services, pool: WorkerPool | None, video: Row, p
     return await get_video_by_key(db, video["id"])
 
 
+@store.runs_to_end
 async def finish_upload(services: Services, pool: WorkerPool | None, state: UploadState,
                         upload: Upload) -> None:
     """Called with the upload's lock held, once its file holds `length` bytes."""
@@ -126,6 +132,7 @@ async def finish_upload(services: Services, pool: WorkerPool | None, state: Uplo
     await records.set_state(db, upload.id, records.COMPLETE)
 
 
+@store.runs_to_end
 async def finalize_concatenation(services: Services, pool: WorkerPool | None,
                                  state: UploadState, final: Upload) -> bool:
     """tus concatenation: once every partial is complete, join them into the final upload.
