@@ -7,7 +7,8 @@ sha256), expiration, termination, concatenation and concatenation-unfinished.
 A PATCH checks the upload and its headers, takes the upload's lock (from a stalled request
 if need be), compares Upload-Offset with the bytes on disk and calls `_append`: the body
 onto the upload's file (server/uploads/receive.py) and, with its last byte, the upload's
-completion (server/uploads/complete.py).
+completion (server/uploads/complete.py). That step, like the other ones below that must
+not stop half-way, runs to its end even when the client leaves (store.runs_to_end).
 """
 
 from __future__ import annotations
