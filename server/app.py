@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 
@@ -24,7 +25,8 @@ from server.ratelimit import RateLimiter
 from server.routes import API_MODULES, ROUTES
 from server.services import Services
 from server.tokens import TokenSigner
-from server.uploads.sweeper import uploads_context
+from server.uploads.receive import UploadState
+from server.uploads.sweeper import recover, run_sweeper
 from server.workers.pool import WorkerPool
 
 log = logging.getLogger(__name__)
@@ -64,6 +66,22 @@ async def bus_context(app: web.Application) -> AsyncIterator[None]:
     app[keys.SERVICES] = Services(app[keys.CONFIG], app[keys.DB], bus)
     yield
     bus.close_all()
+
+
+async def uploads_context(app: web.Application) -> AsyncIterator[None]:
+    """Upload state, recovery, then the periodic sweep. The worker pool starts later (it
+    needs no uploads): jobs queued by recovery wait for its first poll."""
+    services = app[keys.SERVICES]
+    state = app[keys.UPLOADS] = UploadState()
+    try:
+        await recover(services, state, app.get(keys.WORKERS))
+    except Exception:
+        log.exception("upload recovery failed")
+    task = asyncio.create_task(run_sweeper(services, state), name="upload-sweeper")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 async def worker_pool_context(app: web.Application) -> AsyncIterator[None]:

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from server.ratelimit import RateLimiter
     from server.services import Services
     from server.tokens import TokenSigner
-    from server.uploads.runtime import UploadRuntime
+    from server.uploads.receive import UploadState
     from server.workers.pool import WorkerPool
 
 CONFIG = web.AppKey("config", Config)
@@ -29,6 +29,6 @@ METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
 RATE_LIMITER: web.AppKey[RateLimiter] = web.AppKey("rate_limiter")
 OPENAPI: web.AppKey[dict[str, Any]] = web.AppKey("openapi")
 LIVE: web.AppKey[LiveHub] = web.AppKey("live")
-UPLOADS: web.AppKey[UploadRuntime] = web.AppKey("uploads")
+UPLOADS: web.AppKey[UploadState] = web.AppKey("uploads")
 WORKERS: web.AppKey[WorkerPool] = web.AppKey("workers")
 PLAYBACK: web.AppKey[PlaybackState] = web.AppKey("playback")

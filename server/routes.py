@@ -8,13 +8,15 @@ from types import ModuleType
 from server import ui
 from server.api import auth, channels, live, notifications, social, system, users, videos
 from server.api import jobs as job_api
+from server.api import multipart as multipart_api
 from server.api import playback as playback_api
-from server.api import uploads as upload_api
+from server.api import tus as tus_api
 from server.edge.classes import Route
 
 # Modules whose PATHS/SCHEMAS make up the OpenAPI document.
 API_MODULES: tuple[ModuleType, ...] = (system, auth, users, channels, videos, job_api,
-                                       playback_api, social, notifications, live, upload_api)
+                                       playback_api, social, notifications, live, tus_api,
+                                       multipart_api)
 
 _V = "/api/videos/{video_id}"
 # Playback first: the router tries /api/videos/{video_id}/... routes in this order, and
@@ -71,14 +73,14 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", f"{_V}/progress", videos.post_progress),
     Route("POST", f"{_V}/cancel", job_api.cancel_processing),
     # Uploads: tus 1.0.0 and simple multipart
-    Route("OPTIONS", "/api/uploads", upload_api.tus.options, "upload"),
-    Route("POST", "/api/uploads", upload_api.tus.create, "upload"),
-    Route("OPTIONS", "/api/uploads/{upload_id}", upload_api.tus.options, "upload"),
-    Route("HEAD", "/api/uploads/{upload_id}", upload_api.tus.head, "upload"),
-    Route("PATCH", "/api/uploads/{upload_id}", upload_api.tus.patch, "upload"),
-    Route("DELETE", "/api/uploads/{upload_id}", upload_api.tus.delete, "upload"),
-    Route("POST", "/api/uploads/{upload_id}", upload_api.tus.method_override, "upload"),
-    Route("POST", "/api/videos/upload", upload_api.multipart.upload_video, "upload"),
+    Route("OPTIONS", "/api/uploads", tus_api.options, "upload"),
+    Route("POST", "/api/uploads", tus_api.create, "upload"),
+    Route("OPTIONS", "/api/uploads/{upload_id}", tus_api.options, "upload"),
+    Route("HEAD", "/api/uploads/{upload_id}", tus_api.head, "upload"),
+    Route("PATCH", "/api/uploads/{upload_id}", tus_api.patch, "upload"),
+    Route("DELETE", "/api/uploads/{upload_id}", tus_api.delete, "upload"),
+    Route("POST", "/api/uploads/{upload_id}", tus_api.method_override, "upload"),
+    Route("POST", "/api/videos/upload", multipart_api.upload_video, "upload"),
     # Subscriptions, feed, comments, ratings, notifications, live delivery
     Route("GET", "/api/subscriptions", social.list_subscriptions),
     Route("POST", "/api/subscriptions/{channel_id}", social.subscribe),

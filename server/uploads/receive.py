@@ -1,10 +1,14 @@
-"""Streaming a request body onto the end of an upload's file.
+"""Receiving bytes onto an upload's file: its lock, the limits, and the body stream.
 
-Chunks from `request.content` are gathered into ~4 MiB batches and written by a thread
-while the next batch arrives (double buffering), so the event loop never touches the
-disk and memory per upload stays at two batches. A disconnect keeps what arrived: the
-batch in hand is written before the handler returns. A checksummed PATCH (tus checksum
-extension) goes to a side file first and is appended only when its digest matches.
+A tus PATCH (or a creation-with-upload POST) takes the upload's lock, and `receive_body`
+streams `request.content` onto the end of the upload's file within the size limit, the
+length and the quota. The offset of an upload IS the size of its file (store.py), so what
+reached the disk is what HEAD reports, after a disconnect or a crash alike.
+
+Chunks are gathered into ~4 MiB batches and written by a thread while the next batch
+arrives (double buffering): the event loop never touches the disk and memory per upload
+stays at two batches. A checksummed chunk (tus checksum extension) goes to a side file
+first and is appended only when its digest matches.
 """
 
 from __future__ import annotations
@@ -12,32 +16,179 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import os
 import secrets
-import socket
 import time
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 
-from aiohttp import StreamReader, hdrs, web
+from aiohttp import StreamReader
 from aiohttp.http_exceptions import HttpProcessingError
 
-from server import keys
-from server.errors import BadRequest, PayloadTooLarge, Problem
-from server.uploads import quota, records, sniff, splice, store
-from server.uploads.locks import Holder
+from server.config import Config
+from server.db import Database
+from server.errors import BadRequest, InsufficientStorage, PayloadTooLarge, Problem
+from server.services import Services
+from server.uploads import records, sniff, store
 from server.uploads.records import Upload
 
 FLUSH_BYTES = 4 << 20
 FLUSH_SECONDS = 1.0
 PROGRESS_SECONDS = 1.0
-# A body with at least this much still to come moves socket -> file in the kernel; the
-# connection then closes after the response, which costs a small PATCH more than it saves.
-SPLICE_MIN_BYTES = 1 << 20
-SPLICE_SECONDS = 1.0  # per thread trip: progress and takeovers are seen at least this often
-SPLICED = web.RequestKey("body_spliced", bool)
-_DISCONNECTS = (ConnectionError, HttpProcessingError, asyncio.IncompleteReadError)
+TAKEOVER_WAIT_SECONDS = 30.0
+# What aiohttp's body stream raises when the client goes away mid-body (the connection's
+# error, or a Content-Length or chunked body that ended short).
+_DISCONNECTS = (OSError, HttpProcessingError, asyncio.IncompleteReadError)
 
+
+# --- Per-process state: who holds each upload's file -------------------------------------
+
+class Holder:
+    def __init__(self, stop: Callable[[], None] | None) -> None:
+        self._stop = stop
+        self.aborted = False
+        self.waited = False  # the lock was taken over from (or waited for) another holder
+        self.released = asyncio.Event()
+
+    def abort(self) -> None:
+        """Stop the older request: its body stream fails and it drops unwritten bytes."""
+        self.aborted = True
+        if self._stop is not None:
+            self._stop()
+
+
+class UploadLocks:
+    """Per-upload locks that a newer request takes over instead of failing.
+
+    A client whose connection stalled (a phone changing networks) comes back with HEAD and
+    PATCH while the server still holds the old request open. tusd answers 423 until the old
+    request times out; here the newcomer stops the stalled holder, waits until its last
+    write has landed (so the file length is final) and carries on.
+    """
+
+    def __init__(self) -> None:
+        self._holders: dict[str, Holder] = {}
+
+    def held(self, upload_id: str) -> bool:
+        return upload_id in self._holders
+
+    @asynccontextmanager
+    async def hold(self, upload_id: str, stop: Callable[[], None] | None
+                   ) -> AsyncIterator[Holder]:
+        """`stop` ends this holder's request if a newer one takes over; None (internal
+        work such as a concatenation) waits its turn instead of taking over."""
+        waited = False
+        while (current := self._holders.get(upload_id)) is not None:
+            waited = True
+            if stop is None:
+                await current.released.wait()
+                continue
+            current.abort()
+            try:
+                await asyncio.wait_for(current.released.wait(), TAKEOVER_WAIT_SECONDS)
+            except TimeoutError:
+                raise Problem("the upload is still busy with an earlier request; retry",
+                              status=423, slug="locked") from None
+        mine = Holder(stop)
+        mine.waited = waited
+        self._holders[upload_id] = mine
+        try:
+            yield mine
+        finally:
+            mine.released.set()
+            if self._holders.get(upload_id) is mine:
+                del self._holders[upload_id]
+
+
+@dataclass
+class UploadState:
+    """Per-process upload state (keys.UPLOADS), made by the uploads cleanup context."""
+
+    locks: UploadLocks = field(default_factory=UploadLocks)
+    finishing: set[str] = field(default_factory=set)  # concatenations being joined now
+
+
+# --- Limits: the largest upload, quotas and the disk's reserve ---------------------------
+
+# Quotas are counted as PeerTube counts them: the sizes of the user's videos plus the
+# declared lengths of unfinished uploads. Finals are left out: their length is the sum of
+# partials already counted.
+_VIDEOS = "SELECT COALESCE(SUM(size), 0) FROM videos WHERE owner_id = ? AND status != 'failed'"
+_UPLOADS = ("SELECT COALESCE(SUM(COALESCE(length, 0)), 0) FROM uploads WHERE owner_id = ?"
+            " AND state = 'receiving' AND (concat IS NULL OR concat = 'partial')")
+_DAY_AGO = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-1 day')"
+
+
+def _mib(count: int) -> str:
+    return f"{count / (1 << 20):.1f} MiB"
+
+
+def check_max_size(config: Config, length: int) -> None:
+    if length > config.max_upload_bytes:
+        raise PayloadTooLarge(
+            f"the upload is {length} bytes; the largest accepted is {config.max_upload_bytes}",
+            headers={"Tus-Max-Size": str(config.max_upload_bytes)},
+        )
+
+
+async def _used_bytes(db: Database, owner_id: int, *, daily: bool) -> int:
+    videos_sql, uploads_sql = _VIDEOS, _UPLOADS
+    if daily:
+        videos_sql += f" AND created_at >= {_DAY_AGO}"
+        uploads_sql += " AND created_at >= unixepoch('now', '-1 day')"
+    used = await db.fetch_value(f"SELECT ({videos_sql}) + ({uploads_sql})", (owner_id, owner_id))
+    return int(used or 0)
+
+
+async def remaining_quota(db: Database, config: Config, owner_id: int) -> int | None:
+    """Bytes the user may still add, or None when no quota is set."""
+    remaining: list[int] = []
+    if config.user_quota_bytes > 0:
+        remaining.append(config.user_quota_bytes - await _used_bytes(db, owner_id, daily=False))
+    if config.user_daily_quota_bytes > 0:
+        remaining.append(config.user_daily_quota_bytes
+                         - await _used_bytes(db, owner_id, daily=True))
+    return max(0, min(remaining)) if remaining else None
+
+
+async def check_quota(db: Database, config: Config, owner_id: int, extra: int) -> None:
+    """Refuse `extra` more bytes for this user when that would exceed a quota."""
+    left = await remaining_quota(db, config, owner_id)
+    if left is not None and extra > left:
+        raise PayloadTooLarge(
+            f"this upload needs {_mib(extra)} but your quota leaves {_mib(left)}",
+            slug="quota-exceeded",
+        )
+
+
+def _disk_problem(free: int, incoming: int, reserve: int) -> InsufficientStorage | None:
+    """507 (RFC 4918 section 11.5) when storing `incoming` bytes would eat the reserve."""
+    if free - incoming >= reserve:
+        return None
+    return InsufficientStorage(
+        f"the server is short of disk space ({_mib(free)} free, {_mib(incoming)} needed, "
+        f"{_mib(reserve)} kept in reserve); try again later")
+
+
+async def check_free_disk(config: Config, incoming: int) -> None:
+    free = await asyncio.to_thread(store.free_bytes, config.uploads_dir)
+    problem = _disk_problem(free, incoming, config.min_free_disk_bytes)
+    if problem is not None:
+        raise problem
+
+
+def _allowed_bytes(upload: Upload, offset: int, max_upload: int, quota_left: int | None
+                   ) -> int:
+    """The most this request may add: up to the length, the size limit and the quota."""
+    limits = [max_upload - offset]
+    if upload.length is not None:
+        limits.append(upload.length - offset)
+    if quota_left is not None and upload.length is None:
+        limits.append(quota_left - offset)  # a deferred length is not counted in the quota
+    return max(0, min(limits))
+
+
+# --- The body ----------------------------------------------------------------------------
 
 class ChecksumMismatch(Problem):
     status, slug = 460, "checksum-mismatch"  # tus checksum extension
@@ -70,24 +221,65 @@ def parse_checksum(header: str | None) -> Checksum | None:
     return Checksum(algorithm.lower(), digest)
 
 
+async def current_offset(config: Config, upload: Upload) -> int | None:
+    """The bytes on disk (core protocol, HEAD); None for a final not yet concatenated."""
+    if upload.state == records.COMPLETE:
+        return upload.length
+    if upload.is_final:
+        return None
+    return await asyncio.to_thread(store.size_on_disk, store.upload_path(config, upload.public_id))
+
+
+@dataclass(frozen=True)
+class Received:
+    offset: int  # the size of the upload's file afterwards
+    upload: Upload  # with its expiry pushed back
+    allowed: int  # the most this request could add
+    too_large: bool  # the body went on past `allowed`; the rest was not read
+
+
+async def receive_body(services: Services, upload: Upload, offset: int, body: StreamReader,
+                       declared: int | None, checksum: Checksum | None, holder: Holder
+                       ) -> Received:
+    """Append the body at `offset` (the file's size, checked by the caller under the lock).
+
+    Raises SniffRefused when the first bytes are plainly not media, ChecksumMismatch when
+    the chunk's digest is wrong (the chunk is then discarded).
+    """
+    config, db = services.config, services.db
+    if upload.length is not None and declared is not None and offset + declared > upload.length:
+        raise PayloadTooLarge(f"the chunk would end at {offset + declared}, past the "
+                              f"upload's length {upload.length}")
+    quota_left = None
+    if upload.length is None:
+        quota_left = await remaining_quota(db, config, upload.owner_id)
+    allowed = _allowed_bytes(upload, offset, config.max_upload_bytes, quota_left)
+    receiver = BodyReceiver(services, upload, offset, allowed, checksum, holder,
+                            incoming=min(declared or 0, allowed))
+    too_large = await receiver.receive(body)
+    new_offset = await asyncio.to_thread(store.size_on_disk, receiver.path)
+    upload = await records.record_activity(db, upload, config.upload_expiry_seconds, new_offset)
+    return Received(new_offset, upload, allowed, too_large)
+
+
 @dataclass
-class Outcome:
+class _Outcome:
     added: int = 0
     too_large: bool = False
     disconnected: bool = False
 
 
 class BodyReceiver:
-    def __init__(self, app: web.Application, upload: Upload, offset: int, allowed: int,
-                 checksum: Checksum | None, holder: Holder | None, incoming: int = 0) -> None:
-        self.app = app
+    def __init__(self, services: Services, upload: Upload, offset: int, allowed: int,
+                 checksum: Checksum | None, holder: Holder, incoming: int) -> None:
+        self.db = services.db
         self.upload = upload
         self.offset = offset
         self.allowed = allowed
         self.checksum = checksum
         self.holder = holder
         self.incoming = incoming
-        config = app[keys.CONFIG]
+        config = services.config
         self.reserve = config.min_free_disk_bytes
         self.path = store.upload_path(config, upload.public_id)
         self.side = (store.chunk_path(config, upload.public_id, secrets.token_hex(4))
@@ -96,20 +288,14 @@ class BodyReceiver:
         self.head = b""
         self.refused = False
         self.tail: list[bytes] = []
-        self.outcome = Outcome()
+        self.outcome = _Outcome()
         self._pending: asyncio.Future[None] | None = None
-        self._socket: int = -1  # the duplicate of the connection's socket, once handed over
-        self._socket_left = 0  # body bytes still in the socket at the hand-over
         self._last_progress = self._last_flush = time.monotonic()
-
-    @property
-    def _aborted(self) -> bool:
-        return self.holder is not None and self.holder.aborted
 
     def _open(self) -> store.ChunkWriter:
         """Free-disk check, the head for sniffing and the open, in one thread trip."""
-        problem = quota.disk_problem(store.free_bytes(self.path.parent), self.incoming,
-                                     self.reserve)
+        problem = _disk_problem(store.free_bytes(self.path.parent), self.incoming,
+                                self.reserve)
         if problem is not None:
             raise problem
         if self.sniffing and self.offset:
@@ -118,106 +304,36 @@ class BodyReceiver:
                                  self.checksum.algorithm if self.checksum else None,
                                  truncate=self.side is not None)
 
-    async def receive(self, request: web.Request) -> Outcome:
+    async def receive(self, body: StreamReader) -> bool:
+        """Returns whether the body went on past what this request may add."""
         writer = await asyncio.to_thread(self._open)
         try:
-            try:
-                await self._pump(request, writer, self._may_splice(request))
-            finally:
-                await self._settle()
-                await store.run_blocking(writer.finish, self.tail)
-            if self._socket >= 0 and not self._aborted:
-                await self._splice()  # the buffered head is on disk: the rest follows it
+            await self._pump(body, writer)
         finally:
-            if self._socket >= 0:
-                os.close(self._socket)
-                self._socket = -1
+            await self._settle()
+            await store.run_blocking(writer.finish, self.tail)
         if self.side is not None:
             await self._verify(writer)
-        return self.outcome
+        return self.outcome.too_large
 
-    def _may_splice(self, request: web.Request) -> bool:
-        """Plain TCP (or Unix) socket, known length, no checksum to compute on the way."""
-        transport = request.transport
-        if (not splice.AVAILABLE or self.side is not None or transport is None
-                or request.content_length is None
-                or transport.get_extra_info("sslcontext") is not None):
-            return False
-        sock = transport.get_extra_info("socket")
-        return sock is not None and sock.type == socket.SOCK_STREAM
-
-    def _hand_over(self, request: web.Request) -> bytes | None:
-        """Take the rest of the body from the socket itself; returns what aiohttp buffered.
-
-        Runs without an await in between: the reader's buffer is emptied (emptying it
-        also feeds the parser's held-back bytes into it), then the transport stops
-        reading, so every body byte not counted in `total_bytes` is still in the socket.
-        """
-        reader, transport = request.content, request.transport
-        assert request.content_length is not None and transport is not None
-        if request.content_length - reader.total_bytes < SPLICE_MIN_BYTES:
-            return None
-        pieces = []
-        while piece := reader.read_nowait():
-            pieces.append(piece)
-        transport.pause_reading()
-        self._socket = os.dup(transport.get_extra_info("socket").fileno())
-        self._socket_left = request.content_length - reader.total_bytes
-        request[SPLICED] = True
-        # The body is over as far as aiohttp is concerned: no lingering read after the
-        # response (feed_eof() would resume the transport).
-        reader._eof = True
-        return b"".join(pieces)
-
-    async def _splice(self) -> None:
-        sock, self._socket = self._socket, -1
-        mover = await store.run_blocking(splice.SocketMover, sock, self.path)
-        room = self.allowed - self.outcome.added
-        want = min(self._socket_left, room)
-        moved = 0
-        try:
-            while moved < want and not self._aborted:
-                count, ended = await store.run_blocking(
-                    mover.pump, want - moved, lambda: self._aborted, SPLICE_SECONDS)
-                moved += count
-                self.outcome.added += count
-                await self._progress()
-                if ended:
-                    self.outcome.disconnected = True
-                    break
-                if count == 0:
-                    await _readable(mover.sock)
-            if moved == want and self._socket_left > room:
-                self.outcome.too_large = True
-        finally:
-            await store.run_blocking(mover.close)
-
-    async def _pump(self, request: web.Request, writer: store.ChunkWriter,
-                    may_splice: bool) -> None:
-        reader = request.content
+    async def _pump(self, body: StreamReader, writer: store.ChunkWriter) -> None:
         batch: list[bytes] = []
         size = 0
         try:
-            while not self._aborted:
-                handed: bytes | None = None
-                if may_splice and not self.sniffing:
-                    handed = self._hand_over(request)
-                    may_splice = False
+            while not self.holder.aborted:
                 try:
-                    if handed is not None:
-                        chunk, boundary = handed, False
-                        if not chunk:
-                            break
-                    else:
-                        # readchunk hands out buffered pieces as they are; readany would
-                        # join them into a new bytes object first (one more copy).
-                        chunk, boundary = await reader.readchunk()
-                    if not chunk and boundary:
-                        continue  # the end of one HTTP chunk (chunked transfer coding)
+                    # readchunk hands out buffered pieces as they are; readany would join
+                    # them into a new bytes object first (one more copy).
+                    chunk, boundary = await body.readchunk()
                 except _DISCONNECTS:
+                    # aiohttp raises the connection's error ahead of what it still buffered,
+                    # so what is kept is what was handed out before it; reading as bytes
+                    # arrive keeps that buffer, and what a disconnect loses, small.
                     self.outcome.disconnected = True
-                    chunk = _salvage(reader)
-                if not chunk or self._aborted:
+                    break
+                if not chunk and boundary:
+                    continue  # the end of one HTTP chunk (chunked transfer coding)
+                if not chunk or self.holder.aborted:
                     break
                 room = self.allowed - self.outcome.added - size
                 if len(chunk) > room:
@@ -231,12 +347,12 @@ class BodyReceiver:
                 if size >= FLUSH_BYTES or time.monotonic() - self._last_flush > FLUSH_SECONDS:
                     await self._flush(writer, batch)
                     batch, size = [], 0
-                if self.outcome.too_large or self.outcome.disconnected or handed is not None:
+                if self.outcome.too_large:
                     break
         finally:
             # Bytes in hand are kept on a disconnect; dropped on a takeover, because the
             # newer request resumes from the offset HEAD reported before they were written.
-            if batch and not self._aborted and not self.refused:
+            if batch and not self.holder.aborted and not self.refused:
                 self.tail = batch  # written with the close, in `receive`
                 self.outcome.added += size
 
@@ -262,16 +378,8 @@ class BodyReceiver:
 
     async def _settle(self) -> None:
         pending, self._pending = self._pending, None
-        if pending is None:
-            return
-        while not pending.done():
-            try:
-                await asyncio.shield(pending)
-            except asyncio.CancelledError:
-                if not pending.done():
-                    continue
-                raise
-        pending.result()
+        if pending is not None:
+            await store.until_done(pending)
 
     async def _progress(self) -> None:
         now = time.monotonic()
@@ -279,12 +387,12 @@ class BodyReceiver:
             return
         self._last_progress = now
         if self.side is None:  # checksummed bytes only count once verified
-            await records.set_bytes_received(self.app[keys.DB], self.upload.video_id,
+            await records.set_bytes_received(self.db, self.upload.video_id,
                                              self.offset + self.outcome.added)
 
     async def _verify(self, writer: store.ChunkWriter) -> None:
         assert self.side is not None and self.checksum is not None
-        if self.outcome.disconnected or self._aborted or self.outcome.too_large:
+        if self.outcome.disconnected or self.holder.aborted or self.outcome.too_large:
             await asyncio.to_thread(store.remove, self.side)  # unverifiable: discarded
             self.outcome.added = 0
             return
@@ -294,58 +402,3 @@ class BodyReceiver:
                 f"the {self.checksum.algorithm} checksum of the chunk does not match; it was "
                 "discarded and the offset is unchanged", title="Checksum Mismatch")
         await store.run_blocking(store.append_file, self.path, self.side)
-
-
-async def _readable(fd: int) -> None:
-    """Until the socket has bytes (or an error), or a second passed (to see takeovers)."""
-    loop = asyncio.get_running_loop()
-    ready = loop.create_future()
-
-    def wake() -> None:
-        if not ready.done():
-            ready.set_result(None)
-
-    loop.add_reader(fd, wake)
-    try:
-        await asyncio.wait_for(ready, SPLICE_SECONDS)
-    except TimeoutError:
-        pass
-    finally:
-        loop.remove_reader(fd)
-
-
-async def close_after_splice(request: web.Request, response: web.StreamResponse) -> None:
-    """on_response_prepare: the parser still expects the spliced body, so no keep-alive."""
-    if request.get(SPLICED):
-        response.force_close()  # aiohttp closes the connection after this response
-        response.headers[hdrs.CONNECTION] = "close"  # RFC 9112 9.6; headers are made
-
-
-def _salvage(reader: StreamReader) -> bytes:
-    """Bytes that arrived before a disconnect but were not read yet.
-
-    aiohttp's readany() raises the connection error before handing out what it already
-    buffered; those bytes were received, so they are kept like the rest.
-    """
-    try:
-        return reader._read_nowait(-1)
-    except Exception:
-        return b""
-
-
-def allowed_bytes(upload: Upload, offset: int, max_upload: int, quota_left: int | None) -> int:
-    """The most this request may add: up to the length, the size limit and the quota."""
-    limits = [max_upload - offset]
-    if upload.length is not None:
-        limits.append(upload.length - offset)
-    if quota_left is not None and upload.length is None:
-        limits.append(quota_left - offset)  # a deferred length is not counted in the quota
-    return max(0, min(limits))
-
-
-def too_large(detail: str) -> PayloadTooLarge:
-    return PayloadTooLarge(detail, headers={"Tus-Resumable": "1.0.0"})
-
-
-def upload_file(app: web.Application, upload: Upload) -> Path:
-    return store.upload_path(app[keys.CONFIG], upload.public_id)

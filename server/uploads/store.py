@@ -2,7 +2,8 @@
 
 The offset of an upload IS the size of its file (os.stat), so whatever reached the disk
 before a disconnect or a crash is exactly what HEAD reports afterwards. Every function
-here is blocking and runs in a thread (`asyncio.to_thread` or `run_blocking`).
+here is blocking and runs in a thread (`asyncio.to_thread` or `run_blocking`), but for the
+last three: those run steps that a cancelled request must not cut short.
 """
 
 from __future__ import annotations
@@ -11,16 +12,18 @@ import asyncio
 import contextlib
 import ctypes
 import ctypes.util
+import functools
 import hashlib
 import os
 import shutil
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 from server.config import Config
 
 T = TypeVar("T")
+P = ParamSpec("P")
 _IOV_MAX = 1024
 CHECKSUM_ALGORITHMS: dict[str, Callable[[], Any]] = {
     "sha1": hashlib.sha1, "md5": hashlib.md5, "sha256": hashlib.sha256,
@@ -85,10 +88,6 @@ def size_on_disk(path: Path) -> int:
         return os.stat(path).st_size
     except FileNotFoundError:
         return 0
-
-
-def exists(path: Path) -> bool:
-    return path.exists()
 
 
 def create_empty(path: Path) -> None:
@@ -222,31 +221,44 @@ class ChunkWriter:
         assert self._hash is not None
         return bytes(self._hash.digest())
 
-    def fsync(self) -> None:
-        os.fsync(self._fd)
-
     def close(self) -> None:
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
 
 
-async def run_blocking(func: Callable[..., T], *args: Any) -> T:
-    """Run `func` in a thread and wait for it even if the caller is cancelled meanwhile.
+async def until_done(step: Awaitable[T]) -> T:
+    """Await `step` to its end even if the caller is cancelled meanwhile, then let the
+    cancellation go on.
 
-    A cancelled request must not release its upload's lock while a write it started is
-    still landing, or the next request would read a stale offset.
+    With handler cancellation a client that leaves cancels its request's handler; a step
+    that must not stop half-way (a write a lock is guarding, a move into place and its job
+    row) runs as a task of its own, shielded, and the handler waits for it before it goes.
     """
-    future = asyncio.get_running_loop().run_in_executor(None, func, *args)
+    task = asyncio.ensure_future(step)
     cancelled = False
     while True:
         try:
-            result = await asyncio.shield(future)
+            result = await asyncio.shield(task)
             break
         except asyncio.CancelledError:
-            if future.done():
+            if task.done():
                 raise
             cancelled = True
     if cancelled:
         raise asyncio.CancelledError
     return result
+
+
+def runs_to_end(func: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
+    """Every call of `func` is awaited with `until_done`."""
+    @functools.wraps(func)
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+        return await until_done(func(*args, **kwargs))
+    return wrapper
+
+
+async def run_blocking(func: Callable[..., T], *args: Any) -> T:
+    """Run `func` in a thread; a cancelled request still waits until its write has landed,
+    so it never releases the upload's lock while the file is still growing."""
+    return await until_done(asyncio.get_running_loop().run_in_executor(None, func, *args))

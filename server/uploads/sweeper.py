@@ -12,27 +12,28 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from aiohttp import web
-
-from server import keys
 from server.errors import Problem
+from server.services import Services
 from server.uploads import complete, records, store
-from server.uploads.runtime import UploadRuntime
+from server.uploads.receive import UploadState
+
+if TYPE_CHECKING:
+    from server.workers.pool import WorkerPool
 
 log = logging.getLogger(__name__)
 ORPHAN_GRACE_SECONDS = 3600.0
 
 
-async def sweep_once(app: web.Application, now: float | None = None) -> int:
+async def sweep_once(services: Services, state: UploadState, now: float | None = None) -> int:
     """Expire what is due; returns how many uploads were swept."""
-    db, config = app[keys.DB], app[keys.CONFIG]
+    db, config = services.db, services.config
     now = time.time() if now is None else now
     swept = 0
     for upload in await records.expired_uploads(db, now):
-        if app[keys.UPLOADS].locks.held(upload.public_id):
+        if state.locks.held(upload.public_id):
             continue  # a request is writing to it right now: not abandoned
         await asyncio.to_thread(store.remove, store.upload_path(config, upload.public_id))
         await records.set_state(db, upload.id, records.EXPIRED, "expired")
@@ -62,41 +63,27 @@ def _remove_orphans(directory: Path, known: set[str], now: float) -> None:
                     os.unlink(entry.path)
 
 
-async def recover(app: web.Application) -> None:
+async def recover(services: Services, state: UploadState, pool: WorkerPool | None) -> None:
     """After a crash: finish uploads whose last byte reached the disk but not the DB."""
-    config = app[keys.CONFIG]
-    for upload in await records.receiving_uploads(app[keys.DB]):
-        path = store.upload_path(config, upload.public_id)
+    for upload in await records.receiving_uploads(services.db):
+        path = store.upload_path(services.config, upload.public_id)
         size = await asyncio.to_thread(store.size_on_disk, path)
         try:
             if upload.is_final:
-                await complete.finalize_concatenation(app, upload)
+                await complete.finalize_concatenation(services, pool, state, upload)
             elif upload.length is not None and size >= upload.length and size > 0:
-                async with app[keys.UPLOADS].locks.hold(upload.public_id, None):
-                    await complete.finish_upload(app, upload)
+                async with state.locks.hold(upload.public_id, None):
+                    await complete.finish_upload(services, pool, state, upload)
         except Problem as problem:
             log.info("upload %s not recovered: %s", upload.public_id, problem.detail)
 
 
-async def _loop(app: web.Application) -> None:
-    interval = max(1, app[keys.CONFIG].upload_sweep_seconds)
+async def run_sweeper(services: Services, state: UploadState) -> None:
+    """The periodic sweep, until cancelled."""
+    interval = max(1, services.config.upload_sweep_seconds)
     while True:
         try:
-            await sweep_once(app)
+            await sweep_once(services, state)
         except Exception:
             log.exception("upload sweep failed")
         await asyncio.sleep(interval)
-
-
-async def uploads_context(app: web.Application) -> AsyncIterator[None]:
-    """cleanup_ctx: upload runtime state, recovery, then the periodic sweep."""
-    app[keys.UPLOADS] = UploadRuntime()
-    try:
-        await recover(app)
-    except Exception:
-        log.exception("upload recovery failed")
-    task = asyncio.create_task(_loop(app), name="upload-sweeper")
-    yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task

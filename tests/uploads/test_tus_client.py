@@ -262,10 +262,10 @@ async def test_termination_and_expiry_with_tuspy(client: TestClient, clip_bytes:
                 requests.delete, up.url, headers={"Tus-Resumable": "1.0.0", **alice.headers})
             assert resp.status_code == 204
         else:
-            db = client.server.app[keys.DB]
-            await db.write("UPDATE uploads SET expires_at = 0 WHERE public_id = ?",
-                           (path_of(up.url).rsplit("/", 1)[1],))
-            assert await sweep_once(client.server.app) == 1
+            app = client.server.app
+            await app[keys.DB].write("UPDATE uploads SET expires_at = 0 WHERE public_id = ?",
+                                     (path_of(up.url).rsplit("/", 1)[1],))
+            assert await sweep_once(app[keys.SERVICES], app[keys.UPLOADS]) == 1
         with pytest.raises(TusCommunicationError) as gone:
             await asyncio.to_thread(uploader, client, token, clip_bytes, 32_768, url=up.url)
         assert gone.value.status_code == (404 if action == "terminate" else 410)

@@ -188,7 +188,7 @@ async def test_expired_410_and_sweep(client: TestClient, config: Config,
     assert resp.status == 410
     file = config.uploads_dir / path.rsplit("/", 1)[1]
     assert file.exists()
-    assert await sweep_once(app) == 1
+    assert await sweep_once(app[keys.SERVICES], app[keys.UPLOADS]) == 1
     assert not file.exists()
     assert (await client.head(path, headers=tus_headers(alice))).status == 410
     assert (await client.get(f"/api/videos/{video_id}", headers=alice.headers)).status == 404
@@ -321,7 +321,8 @@ async def test_recovery_finishes_an_upload_whose_last_byte_landed(
     resp = await create(client, alice, len(clip_bytes))
     path, video_id = path_of(resp.headers["Location"]), resp.headers["Video-Id"]
     (config.uploads_dir / path.rsplit("/", 1)[1]).write_bytes(clip_bytes)
-    await recover(client.server.app)
+    app = client.server.app
+    await recover(app[keys.SERVICES], app[keys.UPLOADS], app.get(keys.WORKERS))
     video = await (await client.get(f"/api/videos/{video_id}", headers=alice.headers)).json()
     assert video["status"] in ("uploaded", "processing", "ready")
     assert (config.media_dir / video_id / "original").read_bytes() == clip_bytes
@@ -370,14 +371,14 @@ async def test_sweep_purges_old_tombstones_and_orphans(client: TestClient,
     path = path_of((await create(client, alice, 100)).headers["Location"])
     app = client.server.app
     await app[keys.DB].write("UPDATE uploads SET expires_at = 0")
-    assert await sweep_once(app) == 1
+    assert await sweep_once(app[keys.SERVICES], app[keys.UPLOADS]) == 1
     assert (await client.head(path, headers=tus_headers(alice))).status == 410
     orphan = config.uploads_dir / "leftover.chunk-0000"
     orphan.write_bytes(b"x" * 10)
     fresh = config.uploads_dir / "fresh.chunk-0000"
     fresh.write_bytes(b"x")
     os.utime(orphan, (time.time() - 7200, time.time() - 7200))
-    await sweep_once(app)
+    await sweep_once(app[keys.SERVICES], app[keys.UPLOADS])
     assert not orphan.exists() and fresh.exists()  # only files idle for an hour go
-    await sweep_once(app, now=time.time() + 30 * 86400)
+    await sweep_once(app[keys.SERVICES], app[keys.UPLOADS], now=time.time() + 30 * 86400)
     assert (await client.head(path, headers=tus_headers(alice))).status == 404

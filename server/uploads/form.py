@@ -1,4 +1,4 @@
-"""Simple upload: `POST /api/videos/upload` as multipart/form-data (RFC 7578).
+"""The simple upload's body: multipart/form-data (RFC 7578) streamed onto a file.
 
 The body is parsed as a stream with python-multipart's push parser fed from
 `request.content`: the `file` part goes straight to disk in batches written by a thread,
@@ -9,35 +9,22 @@ apply while bytes arrive, so a refused upload is answered before its body is rea
 from __future__ import annotations
 
 import asyncio
-import functools
-import secrets
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from aiohttp import web
+from aiohttp import StreamReader
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
-from server import keys
-from server.errors import (
-    BadRequest,
-    PayloadTooLarge,
-    Problem,
-    UnsupportedMedia,
-    problem_response,
-)
-from server.identity import require_user
-from server.uploads import complete, metadata, quota, sniff, store
+from server.errors import BadRequest, PayloadTooLarge, UnsupportedMedia
+from server.uploads import sniff, store
 from server.uploads.receive import FLUSH_BYTES
-from server.videos import create_video, video_json
 
 FIELDS = ("title", "description", "privacy", "channel", "filename")
 FIELD_LIMIT = 64 * 1024
-FORM_SLACK = 1 << 20  # room for the text fields and part headers around the file
 
 
 class StreamingForm:
-    """Callbacks for MultipartParser; the loop in `receive` drains `batch` to disk."""
+    """Callbacks for MultipartParser; `receive_form` drains `batch` to disk."""
 
     def __init__(self, boundary: bytes, limit: int) -> None:
         self.limit = limit
@@ -114,27 +101,10 @@ class StreamingForm:
             raise UnsupportedMedia(sniff.refusal(verdict))
 
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-def closes_on_problem(handler: Handler) -> Handler:
-    """A refusal while the body streams in closes the connection instead of draining it."""
-    @functools.wraps(handler)
-    async def wrapper(request: web.Request) -> web.StreamResponse:
-        try:
-            return await handler(request)
-        except Problem as problem:
-            response = problem_response(problem, request.path)
-            if not request.content.is_eof():
-                response.force_close()
-            return response
-    return wrapper
-
-
-async def _receive(request: web.Request, form: StreamingForm, path: Path) -> None:
+async def receive_form(body: StreamReader, form: StreamingForm, path: Path) -> None:
     writer = await asyncio.to_thread(store.ChunkWriter, path, None, truncate=True)
     try:
-        async for chunk in request.content.iter_any():
+        async for chunk in body.iter_any():
             try:
                 form.parser.write(chunk)
             except FormParserError as exc:
@@ -148,35 +118,3 @@ async def _receive(request: web.Request, form: StreamingForm, path: Path) -> Non
             await store.run_blocking(writer.write, form.take_batch())
     finally:
         await asyncio.to_thread(writer.close)
-
-
-@closes_on_problem
-async def upload_video(request: web.Request) -> web.Response:
-    app = request.app
-    db, config = app[keys.DB], app[keys.CONFIG]
-    viewer = require_user(request)
-    kind, params = parse_options_header(request.headers.get("Content-Type", ""))
-    if kind != b"multipart/form-data" or not params.get(b"boundary"):
-        raise UnsupportedMedia("send the video as multipart/form-data with a 'file' part")
-    left = await quota.remaining_quota(db, config, viewer.user_id)
-    limit = config.max_upload_bytes if left is None else min(config.max_upload_bytes, left)
-    declared = request.content_length
-    if declared is not None and declared > limit + FORM_SLACK:
-        raise PayloadTooLarge(f"the body is {declared} bytes; at most {limit} may be uploaded")
-    await quota.check_free_disk(config, declared or 0)
-    form = StreamingForm(params[b"boundary"], limit)
-    path = config.uploads_dir / f"form-{secrets.token_urlsafe(12)}"
-    try:
-        await _receive(request, form, path)
-        if not form.file_seen or form.file_size == 0:
-            raise BadRequest("the form has no 'file' part, or it is empty")
-        values = {"filename": form.filename, **form.fields}
-        fields = metadata.video_fields(values, source="form field")
-        channel = await metadata.upload_channel(db, viewer.user_id, fields, "form field")
-        video = await create_video(
-            db, viewer.user_id, channel["id"], fields.title, description=fields.description,
-            privacy=fields.privacy, original_filename=fields.filename)
-        row = await complete.finish_file(app, video, path)
-    finally:
-        await asyncio.to_thread(store.remove, path)
-    return web.json_response(await video_json(db, row, viewer), status=201)
