@@ -424,14 +424,14 @@ async def test_a_video_made_private_leaves_the_cache(stack: Stack, hls_tree: Tre
         # Through nginx within s-maxage (1 s) plus the up to 1 s by which nginx's
         # whole-second clock may round an entry's expiry up.
         statuses: dict[str, Answer] = {}
-        while time.monotonic() - cached_at < 4.0:
+        while time.monotonic() - cached_at < 6.0:
             statuses = {url: await fetch(second, url) for url in (playlist, segment)}
             if all(a.status == 404 for a in statuses.values()):
                 break
             await asyncio.sleep(0.1)
         gone_after = time.monotonic() - cached_at
         assert {u: a.status for u, a in statuses.items()} == {playlist: 404, segment: 404}
-        assert gone_after < 3.5, gone_after
+        assert gone_after < 4.5, gone_after  # 2 s, and room for a busy machine
         for url in (playlist, segment):
             # nginx asked the origin with the validators it had kept, and the 404 is
             # passed on, never stored: the next viewer is refused too.
