@@ -8,23 +8,25 @@ segments if the video is shorter) and leaves when the last of them is in.
 Each player reads the master playlist at URL, loads the media playlist of the rung it
 picks (once per rung, as a VOD player does) and that rung's `EXT-X-MAP` init segment, then
 fetches segments one after the other at real-time pace. Every URI is resolved against the
-URL of the playlist that lists it (RFC 8216 section 4.1), query string kept as written.
+URL of the playlist that lists it (RFC 8216 section 4), its query string kept as written.
 
 Pacing: playback starts when segment 0 has arrived (the startup buffer is that one
 segment). Segment k is due at its playback instant, deadline(k) = deadline(k-1) + D(k-1);
 it is requested once segment k-1 has arrived, but not before deadline(k-1), so a player
 holds at most one segment ahead and each segment has the length of the previous one to
-arrive. A segment (or a part of it) later than its deadline is a stall; so is a failed
-request or a startup that takes longer than STARTUP_LIMIT. The segments loop when the video
-ends. The first stall stops the trial.
+arrive (a rung switch's playlist and init segment included). A segment not fully in by
+its deadline is a stall; so is a failed request, or a startup (master, playlist, init,
+segment 0) longer than STARTUP_LIMIT. The segments loop when the video ends. The first
+stall stops the trial.
 
 Rungs: like hls.js, the player starts from a 500 kbit/s estimate, keeps the slower of a
-fast (3 s) and a slow (9 s) exponentially weighted average of measured segment throughput,
-moves up only to a rung whose BANDWIDTH fits in 0.7 of the estimate and stays on one
-that fits in 0.95. Only variants with a picture (RESOLUTION) are chosen.
+fast (3 s) and a slow (9 s) exponentially weighted average of measured segment throughput
+(weighted by the seconds of video each segment holds), moves up only to a rung whose
+BANDWIDTH fits in 0.7 of the estimate and stays on one that fits in 0.95. Only variants
+with a picture (RESOLUTION) are chosen.
 
-Prints one JSON object: players, stalls, segments, bytes, the share of segments per rung,
-fetch times, and this process's CPU use.
+Prints one JSON object: players, stalls, segments and bytes fetched, segments per rung,
+fetch times, and this process's CPU time.
 """
 
 from __future__ import annotations
@@ -216,6 +218,8 @@ class Player:
         while due - playing < watch - 0.01 and not self.tally.stop.is_set():
             # Requested no earlier than the previous segment's playback instant.
             await asyncio.sleep(max(0.0, previous - loop.time()))
+            if self.tally.stop.is_set():
+                return
             try:
                 async with asyncio.timeout_at(due):
                     duration = await self.segment(index)
