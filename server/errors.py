@@ -109,7 +109,9 @@ def field_error(field: str, message: str) -> dict[str, Any]:
 
 
 def problem_response(problem: Problem, instance: str | None = None) -> web.Response:
-    headers = dict(problem.headers)
+    # An error is about this request, at this moment: no cache keeps it (RFC 9111 5.2.2.5),
+    # or a CDN could go on answering 404 for a video that has since become public.
+    headers = {"Cache-Control": "no-store", **problem.headers}
     return web.Response(
         status=problem.status,
         body=json.dumps(problem.body(instance)).encode(),

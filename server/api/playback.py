@@ -127,9 +127,12 @@ async def _text(request: web.Request, path: str, flavour: str, content_type: str
 
 
 async def _file(request: web.Request, path: str, content_type: str, st: PlaybackState,
-                access: Access, extra: dict[str, str] | None = None) -> web.StreamResponse:
+                access: Access, extra: dict[str, str] | None = None, *,
+                for_anyone: bool = True) -> web.StreamResponse:
     info = await st.stats.get(path)
-    headers = {**EMBEDDABLE, "Cache-Control": st.caching.file(access.video), **(extra or {})}
+    headers = {**EMBEDDABLE, "Cache-Control": st.caching.file(access.video,
+                                                              for_anyone=for_anyone),
+               **(extra or {})}
     return await send_parts(request, [FilePart(path, 0, info.size)], info.validators,
                             content_type=content_type, files=st.files, headers=headers)
 
@@ -224,7 +227,8 @@ async def original(request: web.Request) -> web.StreamResponse:
                     else "application/octet-stream")
     name = video.original_filename or f"{video.public_id}"
     return await _file(request, str(layout.original), content_type, st, access,
-                       {"Content-Disposition": attachment(name)})
+                       {"Content-Disposition": attachment(name)},
+                       for_anyone=video.allow_download)
 
 
 def attachment(filename: str) -> str:

@@ -106,7 +106,8 @@ def edge_middleware(config: Config, stats: HttpStats, limiter: RateLimiter,
         except Problem as problem:
             _add_missing(problem.headers, budget)
             raise
-        if budget and not response.prepared:
+        # Media answers are shared by caches: one client's remaining budget is not theirs.
+        if budget and not response.prepared and route.kind != "media":
             _add_missing(response.headers, budget)
         return response
 

@@ -176,8 +176,10 @@ class MediaCaching:
             (True, False): "public, no-cache", (False, False): "private, no-cache",
         }
 
-    def file(self, video: MediaVideo) -> str:
-        return self._files[video.privacy != "private"]
+    def file(self, video: MediaVideo, *, for_anyone: bool = True) -> str:
+        """`for_anyone=False`: a file only some viewers may have (an original the owner
+        does not offer), which no shared cache may keep."""
+        return self._files[video.privacy != "private" and for_anyone]
 
     def playlist(self, video: MediaVideo) -> str:
         return self._playlists[video.privacy != "private", video.status == "ready"]

@@ -154,6 +154,13 @@ async def test_media_cache_headers(client: TestClient, hls_tree: Tree) -> None:
     mine = await client.get(f"/api/videos/{private}/hls/360p/seg_00000.m4s",
                             headers=owner.headers)
     assert mine.headers["Cache-Control"].startswith("private")
+    # What one client may have, or one client's numbers, is never marked for sharing.
+    assert not any(h.startswith("RateLimit") for h in playlist.headers)
+    kept = await add_video(client, owner, hls_tree, privacy="public", allow_download=0)
+    original = await client.get(f"/api/videos/{kept}/original", headers=owner.headers)
+    assert original.status == 200 and original.headers["Cache-Control"].startswith("private")
+    missing = await client.get(f"/api/videos/{public}/hls/360p/seg_00099.m4s")
+    assert missing.status == 404 and missing.headers["Cache-Control"] == "no-store"
 
 
 async def test_media_cors_on_every_answer_and_preflight(client: TestClient,
