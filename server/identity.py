@@ -63,6 +63,17 @@ async def viewer_from_api_token(request: web.Request, token: str) -> Viewer | No
                   row["token_id"])
 
 
+async def viewer_from_token(request: web.Request, token: str) -> Viewer:
+    """A Bearer token: an API token or an access token; 401 unless it is valid."""
+    if token.startswith(API_TOKEN_PREFIX):
+        viewer = await viewer_from_api_token(request, token)
+    else:
+        viewer = await viewer_from_access_token(request, token, "bearer")
+    if viewer is None:
+        raise Unauthorized("the token is invalid, expired or revoked")
+    return viewer
+
+
 async def resolve_viewer(request: web.Request) -> Viewer | None:
     header = request.headers.get("Authorization", "")
     if header:
@@ -70,13 +81,7 @@ async def resolve_viewer(request: web.Request) -> Viewer | None:
         token = token.strip()
         if scheme.lower() != "bearer" or not token:
             raise Unauthorized("the Authorization header must be 'Bearer <token>'")
-        if token.startswith(API_TOKEN_PREFIX):
-            viewer = await viewer_from_api_token(request, token)
-        else:
-            viewer = await viewer_from_access_token(request, token, "bearer")
-        if viewer is None:
-            raise Unauthorized("the token is invalid, expired or revoked")
-        return viewer
+        return await viewer_from_token(request, token)
     cookie = request.cookies.get(ACCESS_COOKIE)
     if cookie:
         return await viewer_from_access_token(request, cookie, "cookie")

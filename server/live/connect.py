@@ -12,9 +12,8 @@ from aiohttp import web
 
 from server import channels, events, keys
 from server.errors import Forbidden, NotFound, Unauthorized, ValidationFailed, field_error
-from server.identity import current_viewer, viewer_from_access_token, viewer_from_api_token
+from server.identity import current_viewer, viewer_from_token
 from server.social import notifications
-from server.tokens import API_TOKEN_PREFIX
 from server.videos import visible_video
 from server.viewer import Viewer
 
@@ -36,12 +35,7 @@ async def authenticate(request: web.Request) -> Viewer:
     viewer = current_viewer(request)
     token = request.query.get("token")
     if viewer is None and token:
-        if token.startswith(API_TOKEN_PREFIX):
-            viewer = await viewer_from_api_token(request, token)
-        else:
-            viewer = await viewer_from_access_token(request, token, "bearer")
-        if viewer is None:
-            raise Unauthorized("the token is invalid, expired or revoked")
+        viewer = await viewer_from_token(request, token)
     if viewer is None:
         raise Unauthorized()
     if "read" not in viewer.scopes:
