@@ -458,6 +458,8 @@ async def slow_readers(port: int, pid: int, original: str,
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--nginx-workers", default="1", help="worker_processes (or auto)")
+    parser.add_argument("--event-loop", default="asyncio", choices=["asyncio", "uvloop"],
+                        help="the server's event loop setting (asyncio, the default)")
     parser.add_argument("--quick", action="store_true", help="a short run: " + ", ".join(
         f"--{k} {v:g}" for k, v in QUICK.items()))
     for name, (value, help_text) in FULL.items():
@@ -477,7 +479,7 @@ def main() -> int:
         nginx_port = free_port()
         (base / "nginx.conf").write_text(NGINX_CONF.format(
             dir=base, port=nginx_port, media=data / "media", workers=args.nginx_workers))
-        server = ServerProcess(data, workers=1).start()
+        server = ServerProcess(data, workers=1, event_loop=args.event_loop).start()
         nginx = subprocess.Popen(["nginx", "-c", str(base / "nginx.conf"), "-p", str(base)])
         try:
             token = server.sign_up("bench")
@@ -485,7 +487,8 @@ def main() -> int:
             video_id = upload(server, token, clip)
             print(f"uploaded {clip.stat().st_size / 1e6:.1f} MB clip, ready in "
                   f"{time.monotonic() - started:.0f} s; nginx worker_processes "
-                  f"{args.nginx_workers}; server: run.py (uvloop)", flush=True)
+                  f"{args.nginx_workers}; server: run.py, --event-loop {args.event_loop}, "
+                  "rate limits off (every --*-rate-limit-per-minute 0)", flush=True)
             public = handed_out(server, video_id, None)
             print(f"{'case':34} {'reelhouse':>13} {'nginx':>13} {'ratio':>6}  target")
             serving_cases(base, "public", public, nginx_port, rounds, seconds)

@@ -30,6 +30,7 @@ class ServerProcess:
         self.settings = {
             "rate_limit_per_minute": 0, "rate_limit_user_per_minute": 0,
             "auth_rate_limit_per_minute": 0, "upload_rate_limit_per_minute": 0,
+            "media_rate_limit_per_minute": 0,
             "access_log": "false", "workers": 1, "min_free_disk_bytes": 0,
             "log_level": "WARNING", **settings,
         }
