@@ -153,6 +153,11 @@ async def _send_file(loop: asyncio.AbstractEventLoop, transport: asyncio.WriteTr
             return
         except (NotImplementedError, asyncio.SendfileNotAvailableError):
             pass
+        except RuntimeError as exc:
+            # asyncio's words for a client that went away before or during the copy.
+            if transport.is_closing():
+                raise ConnectionResetError("the client went away") from exc
+            raise
     while count > 0:
         chunk = await asyncio.to_thread(os.pread, fd, min(count, CHUNK), offset)
         if not chunk:
