@@ -43,6 +43,8 @@ VIDEO = {
         "channel": {"anyOf": [ref("ChannelBrief"), {"type": "null"}]},
         "progress": {"type": ["object", "null"]},
         "can_manage": {"type": "boolean"},
+        "original_filename": {"type": ["string", "null"], "description": "the uploaded file's "
+                              "name as given, in any script (to the owner; null for others)"},
         "streams": {
             "type": "object",
             "required": ["hls", "hls_ts", "progressive", "original"],

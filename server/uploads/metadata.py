@@ -80,11 +80,19 @@ def video_fields(values: dict[str, str], *, source: str = "Upload-Metadata") -> 
 
 
 def clean_filename(name: str) -> str:
-    """The file name as given, minus what could act on a path or a terminal: only the last
-    path component, control characters dropped, bounded in length."""
+    """The file name as given, in any script, minus what could act on a path or a terminal:
+    only the last path component, control characters dropped, bounded in length (the
+    extension kept)."""
     name = name.replace("\\", "/").rsplit("/", 1)[-1]
     name = _CONTROL.sub("", name).strip()
-    return name[:MAX_FILENAME]
+    if name in (".", ".."):
+        return ""
+    if len(name) <= MAX_FILENAME:
+        return name
+    stem, dot, ext = name.rpartition(".")
+    if not dot or not stem or len(ext) > 16:
+        return name[:MAX_FILENAME].rstrip()
+    return name[: MAX_FILENAME - len(ext) - 1].rstrip() + "." + ext
 
 
 def _title_from(filename: str) -> str:
