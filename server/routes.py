@@ -80,6 +80,7 @@ ROUTES: tuple[Route, ...] = (
     Route("PATCH", "/api/uploads/{upload_id}", tus_api.patch, "upload"),
     Route("DELETE", "/api/uploads/{upload_id}", tus_api.delete, "upload"),
     Route("POST", "/api/uploads/{upload_id}", tus_api.method_override, "upload"),
+    Route("OPTIONS", "/api/videos/upload", multipart_api.options, "upload"),
     Route("POST", "/api/videos/upload", multipart_api.upload_video, "upload"),
     # Subscriptions, feed, comments, ratings, notifications, live delivery
     Route("GET", "/api/subscriptions", social.list_subscriptions),

@@ -12,10 +12,11 @@ from aiohttp import web
 
 from server import keys
 from server.api.tus import closes_on_problem
+from server.api.videos import video_links
 from server.db import Row
 from server.errors import BadRequest, PayloadTooLarge, UnsupportedMedia
 from server.identity import require_user
-from server.openapi import op, ref
+from server.openapi import op, ref, with_links
 from server.services import Services
 from server.uploads import complete, metadata, receive, store
 from server.uploads.disposition import form_boundary
@@ -59,6 +60,11 @@ async def upload_video(request: web.Request) -> web.Response:
     return web.json_response(await video_json(db, row, viewer), status=201)
 
 
+async def options(_: web.Request) -> web.Response:
+    """The answer to a plain OPTIONS; a CORS preflight is answered by the edge."""
+    return web.Response(status=204, headers={"Allow": "OPTIONS, POST"})
+
+
 @store.runs_to_end
 async def _publish(services: Services, pool: WorkerPool | None, viewer: Viewer,
                    fields: metadata.VideoFields, channel: Row, path: Path) -> Row:
@@ -73,9 +79,12 @@ async def _publish(services: Services, pool: WorkerPool | None, viewer: Viewer,
 SCHEMAS: dict[str, Any] = {}
 PATHS = {
     "/api/videos/upload": {
+        "options": op("The upload URL's methods; a cross-origin preflight gets the upload "
+                      "CORS policy", tag="uploads", responses={204: None}, auth="none"),
         "post": {
-            **op("Simple upload (multipart/form-data, streamed to disk)", tag="uploads",
-                 responses={201: ref("Video")}),
+            **with_links(op("Simple upload (multipart/form-data, streamed to disk)",
+                            tag="uploads", responses={201: ref("Video")}),
+                         201, video_links("$response.body#/id")),
             "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
                 "type": "object", "required": ["file"],
                 "properties": {
