@@ -43,6 +43,9 @@ def ref(name: str) -> Schema:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
+PROBLEM_CONTENT: Schema = {"application/problem+json": {"schema": ref("Problem")}}
+
+
 def path_param(name: str, description: str = "") -> Schema:
     return {"name": name, "in": "path", "required": True,
             "schema": {"type": "string"}, "description": description or name}
@@ -92,11 +95,11 @@ def op(
             entry["content"] = json_content(content)
         elif isinstance(content, str):
             entry["content"] = {content: {"schema": {"type": "string"}}}
+        elif int(status) >= 400:
+            entry["content"] = PROBLEM_CONTENT
         out[str(status)] = entry
-    out["default"] = {
-        "description": "an error, as RFC 9457 problem details",
-        "content": {"application/problem+json": {"schema": ref("Problem")}},
-    }
+    out["default"] = {"description": "an error, as RFC 9457 problem details",
+                      "content": PROBLEM_CONTENT}
     operation["responses"] = out
     if auth == "required":
         operation["security"] = [{"bearer": []}, {"cookie": []}]
@@ -104,6 +107,21 @@ def op(
         operation["security"] = [{"bearer": []}, {"cookie": []}, {}]
     else:
         operation["security"] = []
+    return operation
+
+
+def link(path: str, method: str, description: str, parameters: dict[str, str]) -> Schema:
+    """An OpenAPI link (3.1 section 4.8.20) to the operation `method path`, each parameter a
+    runtime expression such as `$response.body#/id`."""
+    pointer = path.replace("~", "~0").replace("/", "~1")
+    return {"operationRef": f"#/paths/{pointer}/{method}", "description": description,
+            "parameters": parameters}
+
+
+def with_links(operation: dict[str, Any], status: int, links: dict[str, Schema]
+               ) -> dict[str, Any]:
+    """The operation, its `status` answer linked to what a client may do next with it."""
+    operation["responses"][str(status)]["links"] = links
     return operation
 
 

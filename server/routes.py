@@ -72,14 +72,13 @@ ROUTES: tuple[Route, ...] = (
     Route("DELETE", _V, videos.delete_video),
     Route("POST", f"{_V}/progress", videos.post_progress),
     Route("POST", f"{_V}/cancel", job_api.cancel_processing),
-    # Uploads: tus 1.0.0 and simple multipart
-    Route("OPTIONS", "/api/uploads", tus_api.options, "upload"),
-    Route("POST", "/api/uploads", tus_api.create, "upload"),
-    Route("OPTIONS", "/api/uploads/{upload_id}", tus_api.options, "upload"),
-    Route("HEAD", "/api/uploads/{upload_id}", tus_api.head, "upload"),
-    Route("PATCH", "/api/uploads/{upload_id}", tus_api.patch, "upload"),
-    Route("DELETE", "/api/uploads/{upload_id}", tus_api.delete, "upload"),
-    Route("POST", "/api/uploads/{upload_id}", tus_api.method_override, "upload"),
+    # Uploads: tus 1.0.0, each URL's methods through one dispatcher that also honours
+    # X-HTTP-Method-Override (a GET answers HEAD too), and simple multipart
+    *(Route(method, "/api/uploads", tus_api.creation_url, "upload")
+      for method in ("OPTIONS", "POST", "GET")),
+    *(Route(method, "/api/uploads/{upload_id}", tus_api.upload_url, "upload")
+      for method in ("OPTIONS", "GET", "PATCH", "DELETE", "POST")),
+    Route("OPTIONS", "/api/videos/upload", multipart_api.options, "upload"),
     Route("POST", "/api/videos/upload", multipart_api.upload_video, "upload"),
     # Subscriptions, feed, comments, ratings, notifications, live delivery
     Route("GET", "/api/subscriptions", social.list_subscriptions),

@@ -174,6 +174,10 @@ async def video_json(
         } if channel else None,
         "progress": json.loads(video["progress"]) if video["progress"] else None,
         "can_manage": can_manage(viewer, video),
+        # The uploaded file's name, as given: its owner's business (it names the download
+        # of the original too, for whoever may have that).
+        "original_filename": (video["original_filename"] or None)
+        if can_manage(viewer, video) else None,
         **await media_links(db, video, viewer, grant),
         "resume_position": await _resume(db, video["id"], viewer_key),
     }

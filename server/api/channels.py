@@ -8,7 +8,7 @@ from aiohttp import web
 
 from server import channels, keys
 from server.identity import current_viewer, require_user
-from server.openapi import CURSOR_PARAMS, SINGLE_LINE, op, path_param, ref
+from server.openapi import CURSOR_PARAMS, SINGLE_LINE, link, op, path_param, ref, with_links
 from server.social.feed import channel_videos as list_channel_videos
 from server.social.paging import page_request
 from server.validation import json_body
@@ -39,9 +39,21 @@ CHANNEL = {
 }
 SCHEMAS = {"Channel": CHANNEL}
 CHANNEL_ID = path_param("channel_id", "the channel's id or handle")
+_CHANNEL_LINKS = (
+    ("GetChannel", "get", "/api/channels/{channel_id}", "the new channel's page"),
+    ("UpdateChannel", "patch", "/api/channels/{channel_id}", "rename or describe it"),
+    ("DeleteChannel", "delete", "/api/channels/{channel_id}", "delete it"),
+    ("ChannelVideos", "get", "/api/channels/{channel_id}/videos", "its videos"),
+    ("Subscribe", "post", "/api/subscriptions/{channel_id}", "subscribe to it"),
+    ("UpdateSubscription", "patch", "/api/subscriptions/{channel_id}",
+     "change the subscription's notifications"),
+    ("Unsubscribe", "delete", "/api/subscriptions/{channel_id}", "unsubscribe"),
+)
 PATHS = {
-    "/api/channels": {"post": op("Create a channel", tag="channels", body=CREATE_BODY,
-                                 responses={201: ref("Channel")})},
+    "/api/channels": {"post": with_links(
+        op("Create a channel", tag="channels", body=CREATE_BODY, responses={201: ref("Channel")}),
+        201, {name: link(path, method, summary, {"channel_id": "$response.body#/id"})
+              for name, method, path, summary in _CHANNEL_LINKS})},
     "/api/channels/{channel_id}": {
         "get": op("A channel's public page", tag="channels", params=[CHANNEL_ID],
                   responses={200: ref("Channel")}, auth="none"),

@@ -9,16 +9,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
-from python_multipart.multipart import parse_options_header
 
 from server import keys
 from server.api.tus import closes_on_problem
+from server.api.videos import video_links
 from server.db import Row
 from server.errors import BadRequest, PayloadTooLarge, UnsupportedMedia
 from server.identity import require_user
-from server.openapi import op, ref
+from server.openapi import op, ref, with_links
 from server.services import Services
 from server.uploads import complete, metadata, receive, store
+from server.uploads.disposition import form_boundary
 from server.uploads.form import StreamingForm, receive_form
 from server.videos import create_video, video_json
 from server.viewer import Viewer
@@ -34,8 +35,8 @@ async def upload_video(request: web.Request) -> web.Response:
     services = request.app[keys.SERVICES]
     db, config = services.db, services.config
     viewer = require_user(request)
-    kind, params = parse_options_header(request.headers.get("Content-Type", ""))
-    if kind != b"multipart/form-data" or not params.get(b"boundary"):
+    boundary = form_boundary(request.headers.get("Content-Type", ""))
+    if boundary is None:
         raise UnsupportedMedia("send the video as multipart/form-data with a 'file' part")
     left = await receive.remaining_quota(db, config, viewer.user_id)
     limit = config.max_upload_bytes if left is None else min(config.max_upload_bytes, left)
@@ -43,7 +44,7 @@ async def upload_video(request: web.Request) -> web.Response:
     if declared is not None and declared > limit + FORM_SLACK:
         raise PayloadTooLarge(f"the body is {declared} bytes; at most {limit} may be uploaded")
     await receive.check_free_disk(config, declared or 0)
-    form = StreamingForm(params[b"boundary"], limit)
+    form = StreamingForm(boundary, limit)
     path = config.uploads_dir / f"form-{secrets.token_urlsafe(12)}"
     try:
         await receive_form(request.content, form, path)
@@ -57,6 +58,11 @@ async def upload_video(request: web.Request) -> web.Response:
     finally:
         await asyncio.to_thread(store.remove, path)
     return web.json_response(await video_json(db, row, viewer), status=201)
+
+
+async def options(_: web.Request) -> web.Response:
+    """The answer to a plain OPTIONS; a CORS preflight is answered by the edge."""
+    return web.Response(status=204, headers={"Allow": "OPTIONS, POST"})
 
 
 @store.runs_to_end
@@ -73,9 +79,12 @@ async def _publish(services: Services, pool: WorkerPool | None, viewer: Viewer,
 SCHEMAS: dict[str, Any] = {}
 PATHS = {
     "/api/videos/upload": {
+        "options": op("The upload URL's methods; a cross-origin preflight gets the upload "
+                      "CORS policy", tag="uploads", responses={204: None}, auth="none"),
         "post": {
-            **op("Simple upload (multipart/form-data, streamed to disk)", tag="uploads",
-                 responses={201: ref("Video")}),
+            **with_links(op("Simple upload (multipart/form-data, streamed to disk)",
+                            tag="uploads", responses={201: ref("Video")}),
+                         201, video_links("$response.body#/id")),
             "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
                 "type": "object", "required": ["file"],
                 "properties": {

@@ -235,7 +235,10 @@ def attachment(filename: str) -> str:
     """RFC 6266 section 4.3: an ASCII `filename` for old clients, and the name itself as
     `filename*` in RFC 8187's UTF-8 encoding for the rest."""
     ascii_name = unicodedata.normalize("NFKD", filename).encode("ascii", "ignore").decode()
-    ascii_name = re.sub(r'[^A-Za-z0-9._ ()+-]', "_", ascii_name).strip() or "video"
+    ascii_name = re.sub(r'[^A-Za-z0-9._ ()+-]', "_", ascii_name).strip()
+    stem, dot, ext = ascii_name.rpartition(".") if "." in ascii_name else (ascii_name, "", "")
+    if not stem.strip(" ._"):  # nothing is left of the name itself (日本の動画.mp4)
+        ascii_name = "video" + dot + ext
     encoded = quote(filename, safe="")
     return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{encoded}"
 

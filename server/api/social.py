@@ -9,7 +9,7 @@ from aiohttp import web
 from server import channels, events, keys
 from server.errors import ValidationFailed, field_error
 from server.identity import current_viewer, require_user
-from server.openapi import CURSOR_PARAMS, op, path_param, query_param, ref
+from server.openapi import CURSOR_PARAMS, link, op, path_param, query_param, ref, with_links
 from server.social import comments, likes, subscriptions
 from server.social.feed import subscription_feed
 from server.social.paging import page_request, page_schema
@@ -77,6 +77,7 @@ VIDEO_ID = path_param("video_id", "the video's public id")
 COMMENT_ID = path_param("comment_id", "the comment's id")
 PARENT = query_param("parent_id", {"type": "integer"},
                      "list the replies to this comment instead of the top-level comments")
+_COMMENT = "/api/videos/{video_id}/comments/{comment_id}"
 PATHS = {
     "/api/subscriptions": {
         "get": op("My subscriptions, newest first", tag="social", params=CURSOR_PARAMS,
@@ -99,10 +100,18 @@ PATHS = {
         "get": op("Comments on a video (top level newest first, replies oldest first)",
                   tag="social", params=[VIDEO_ID, PARENT, *CURSOR_PARAMS],
                   responses={200: ref("CommentPage")}, auth="optional"),
-        "post": op("Comment on a video, or reply with parent_id", tag="social",
-                   params=[VIDEO_ID], body=COMMENT_BODY, responses={201: ref("Comment")}),
+        "post": with_links(
+            op("Comment on a video, or reply with parent_id", tag="social",
+               params=[VIDEO_ID], body=COMMENT_BODY, responses={201: ref("Comment")}),
+            201, {name: link(_COMMENT, method, summary, {"video_id": "$request.path.video_id",
+                                                         "comment_id": "$response.body#/id"})
+                  for name, method, summary in (("EditComment", "patch", "edit it"),
+                                                ("DeleteComment", "delete", "delete it"))}
+            | {"ListReplies": link("/api/videos/{video_id}/comments", "get", "its replies",
+                                   {"video_id": "$request.path.video_id",
+                                    "parent_id": "$response.body#/id"})}),
     },
-    "/api/videos/{video_id}/comments/{comment_id}": {
+    _COMMENT: {
         "patch": op("Edit my comment", tag="social", params=[VIDEO_ID, COMMENT_ID],
                     body=EDIT_BODY, responses={200: ref("Comment")}),
         "delete": op("Delete a comment (author, video owner or admin)", tag="social",

@@ -22,6 +22,7 @@ from typing import Any
 from aiohttp import web
 
 from server import keys
+from server.api.videos import video_links
 from server.db import Database, Row
 from server.errors import (
     BadRequest,
@@ -34,8 +35,8 @@ from server.errors import (
     UnsupportedMedia,
     problem_response,
 )
-from server.identity import require_user
-from server.openapi import header_param, op, path_param
+from server.identity import SAFE_METHODS, require_user
+from server.openapi import header_param, link, op, path_param
 from server.services import Services
 from server.uploads import complete, metadata, receive, records, store
 from server.uploads.receive import Checksum, Holder
@@ -69,12 +70,21 @@ def closes_on_problem(handler: Handler) -> Handler:
     return wrapper
 
 
+def tus_method(request: web.Request) -> str:
+    """Core protocol, X-HTTP-Method-Override: when a request carries it, the server MUST take
+    its value as the request's method, on every tus URL."""
+    override = request.headers.get("X-HTTP-Method-Override", "").strip().upper()
+    return override or request.method
+
+
 def tus_endpoint(handler: Handler) -> Handler:
     """Core protocol: every request but OPTIONS names the version (412 otherwise), and every
-    response but OPTIONS's carries Tus-Resumable, errors included."""
+    response carries Tus-Resumable, OPTIONS's and errors included (as the spec's own OPTIONS
+    example and tusd do)."""
     @closes_on_problem
     async def checked(request: web.Request) -> web.StreamResponse:
-        if request.method != "OPTIONS" and request.headers.get("Tus-Resumable") != TUS_VERSION:
+        if tus_method(request) != "OPTIONS" and \
+                request.headers.get("Tus-Resumable") != TUS_VERSION:
             raise Problem(
                 f"this server speaks tus {TUS_VERSION}; send 'Tus-Resumable: {TUS_VERSION}'",
                 status=412, slug="tus-version", headers={"Tus-Version": TUS_VERSION})
@@ -83,8 +93,7 @@ def tus_endpoint(handler: Handler) -> Handler:
     @functools.wraps(handler)
     async def wrapper(request: web.Request) -> web.StreamResponse:
         response = await checked(request)
-        if request.method != "OPTIONS":
-            response.headers["Tus-Resumable"] = TUS_VERSION
+        response.headers["Tus-Resumable"] = TUS_VERSION
         return response
     return wrapper
 
@@ -197,21 +206,49 @@ async def delete(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
-async def method_override(request: web.Request) -> web.StreamResponse:
-    """X-HTTP-Method-Override (core protocol) for clients that can only send POST."""
-    wanted = request.headers.get("X-HTTP-Method-Override", "").strip().upper()
-    handler = _OVERRIDES.get(wanted, _refuse_post)
+async def creation_url(request: web.Request) -> web.StreamResponse:
+    """Every request to the creation URL, by its method or its X-HTTP-Method-Override."""
+    return await _dispatch(request, _CREATION_METHODS)
+
+
+async def upload_url(request: web.Request) -> web.StreamResponse:
+    """Every request to an upload's URL, by its method or its X-HTTP-Method-Override."""
+    return await _dispatch(request, _UPLOAD_METHODS)
+
+
+async def _dispatch(request: web.Request, handlers: dict[str, Handler]
+                    ) -> web.StreamResponse:
+    method = tus_method(request)
+    handler = handlers.get(method)
+    # A GET or HEAD may stand for OPTIONS or HEAD, never for a change: the edge checked
+    # CSRF and the rest for the method the request really has.
+    if handler is None or (request.method in SAFE_METHODS and method not in SAFE_METHODS):
+        handler = _refusal(request.method, method, handlers)
     return await handler(request)
 
 
-@tus_endpoint
-async def _refuse_post(_: web.Request) -> web.Response:
-    raise Problem("POST to an upload URL needs X-HTTP-Method-Override: PATCH, DELETE or HEAD",
-                  status=405, slug="method-not-allowed",
-                  headers={"Allow": "OPTIONS, HEAD, PATCH, DELETE, POST"})
+def _refusal(sent: str, method: str, handlers: dict[str, Handler]) -> Handler:
+    names = ", ".join(handlers)
+    if method == sent:
+        detail = (f"{sent} is not a tus method of this URL: send {names}, or a POST with "
+                  "X-HTTP-Method-Override naming one of them")
+    elif method in handlers:
+        detail = (f"a {sent} may stand only for OPTIONS or HEAD; send {method} itself, or a "
+                  f"POST with X-HTTP-Method-Override: {method}")
+    else:
+        detail = (f"X-HTTP-Method-Override: {method[:20]} names no tus method of this URL "
+                  f"({names})")
+    allow = ", ".join([*handlers, *(m for m in ("GET", "POST") if m not in handlers)])
+
+    @tus_endpoint
+    async def refuse(_: web.Request) -> web.Response:
+        raise Problem(detail, status=405, slug="method-not-allowed", headers={"Allow": allow})
+    return refuse
 
 
-_OVERRIDES: dict[str, Handler] = {"PATCH": patch, "DELETE": delete, "HEAD": head}
+_CREATION_METHODS: dict[str, Handler] = {"OPTIONS": options, "POST": create}
+_UPLOAD_METHODS: dict[str, Handler] = {"OPTIONS": options, "HEAD": head, "PATCH": patch,
+                                       "DELETE": delete}
 
 
 # --- Steps that run to their end once started (store.runs_to_end) ------------------------
@@ -437,54 +474,119 @@ def _upload_id_from_url(url: str) -> str | None:
 
 # --- OpenAPI ------------------------------------------------------------------------------
 
-TUS_RESUMABLE = header_param("Tus-Resumable", f"protocol version, always {TUS_VERSION}", True)
+def _enum_header(name: str, values: list[str], description: str,
+                 required: bool = True) -> dict[str, Any]:
+    return {**header_param(name, description, required),
+            "schema": {"type": "string", "enum": values}}
+
+
+TUS_RESUMABLE = _enum_header("Tus-Resumable", [TUS_VERSION],
+                             "protocol version; without it 412 (tus core protocol)")
 UPLOAD_PARAM = path_param("upload_id", "the upload's id (last segment of its Location)")
-OVERRIDE = header_param("X-HTTP-Method-Override", "PATCH, DELETE or HEAD", True)
 OFFSET = header_param("Upload-Offset", "byte offset this chunk starts at", True)
 LENGTH = header_param("Upload-Length", "total size in bytes (or later, when deferred)")
 DEFER = header_param("Upload-Defer-Length", "'1' when the size is not known yet")
 METADATA = header_param(
-    "Upload-Metadata", "comma-separated 'key base64(value)': filename, filetype, title, "
-    "description, privacy (public|unlisted|private), channel (id or handle)")
+    "Upload-Metadata", "comma-separated 'key base64(value)': filename (any Unicode name, "
+    "base64 of its UTF-8), filetype, title, description, privacy (public|unlisted|private), "
+    "channel (id or handle)")
 CONCAT = header_param("Upload-Concat", "'partial', or 'final;<url> <url> ...'")
 CHECKSUM = header_param("Upload-Checksum", "'<sha1|md5|sha256> <base64 digest>' of the chunk")
 
 
+def _override(methods: list[str], required: bool = True) -> dict[str, Any]:
+    return _enum_header("X-HTTP-Method-Override", methods, "the method this request stands "
+                        "for (tus core protocol), for clients that can send only GET and POST",
+                        required)
+
+
+_TUS_HEADERS = {"Tus-Resumable": {"required": True, "description": "always " + TUS_VERSION,
+                                  "schema": {"type": "string", "enum": [TUS_VERSION]}}}
+_DISCOVERY = {"Tus-Version", "Tus-Extension", "Tus-Max-Size", "Tus-Checksum-Algorithm"}
+
+
 def _tus(summary: str, params: list[dict[str, Any]], responses: dict[int | str, Any],
          body: bool = False, auth: str = "required") -> dict[str, Any]:
+    """A tus operation: the answers its handler gives carry Tus-Resumable; discovery
+    answers (204 to OPTIONS) the Tus-* headers too."""
     operation = op(summary, tag="uploads", params=params, responses=responses, auth=auth)
+    for status, entry in operation["responses"].items():
+        if status.startswith("2") or status in ("409", "412", "460"):
+            entry["headers"] = dict(_TUS_HEADERS)
     if body:
         operation["requestBody"] = {"required": False, "content": {
             OFFSET_CONTENT_TYPE: {"schema": {"type": "string", "format": "binary"}}}}
     return operation
 
 
+def _discovery(operation: dict[str, Any]) -> dict[str, Any]:
+    headers = operation["responses"]["204"]["headers"]
+    headers.update({name: {"required": True, "schema": {"type": "string"}}
+                    for name in sorted(_DISCOVERY)})
+    return operation
+
+
+def _created(operation: dict[str, Any]) -> dict[str, Any]:
+    """201: Location names the upload, Video-Id its video (none for a partial upload)."""
+    entry = operation["responses"]["201"]
+    entry["headers"] = {**entry["headers"],
+                        "Location": {"required": True, "schema": {"type": "string"},
+                                     "description": "the upload's URL"},
+                        "Video-Id": {"required": False, "schema": {"type": "string"}}}
+    upload = "$response.header.Location#regex:/api/uploads/([^/?]+)$"
+    entry["links"] = {
+        **{name: link(UPLOADS_PATH + "/{upload_id}", method, summary, {"upload_id": upload})
+           for name, method, summary in (("UploadOffset", "head", "its offset"),
+                                         ("UploadChunk", "patch", "send a chunk"),
+                                         ("TerminateUpload", "delete", "terminate it"),
+                                         ("OverrideMethod", "post", "the same by POST"))},
+        **video_links("$response.header.Video-Id")}
+    return operation
+
+
 _PATCH_RESPONSES: dict[int | str, Any] = {204: None, 409: None, 413: None, 415: None,
                                           460: None}
+_UPLOAD_ERRORS: dict[int | str, Any] = {403: None, 404: None, 410: None, 412: None}
 SCHEMAS: dict[str, Any] = {}
 PATHS = {
     "/api/uploads": {
-        "options": _tus("tus discovery: Tus-Version, Tus-Extension, Tus-Max-Size, "
-                        "Tus-Checksum-Algorithm", [], {204: None}, auth="none"),
-        "post": _tus("tus creation (with upload): creates the upload and its video; "
-                     "answers Location and Video-Id",
-                     [TUS_RESUMABLE, LENGTH, DEFER, METADATA, CONCAT],
-                     {201: None, 400: None, 412: None, 413: None, 415: None, 507: None},
-                     body=True),
+        "options": _discovery(_tus(
+            "tus discovery: Tus-Version, Tus-Extension, Tus-Max-Size, Tus-Checksum-Algorithm",
+            [], {204: None}, auth="none")),
+        "post": _created(_tus(
+            "tus creation (with upload): creates the upload and its video; answers Location "
+            "and Video-Id. With X-HTTP-Method-Override: OPTIONS, discovery",
+            [TUS_RESUMABLE, LENGTH, DEFER, METADATA, CONCAT,
+             _override(["POST", "OPTIONS"], required=False)],
+            {201: None, 204: None, 400: None, 405: None, 412: None, 413: None, 415: None,
+             507: None}, body=True)),
+        "get": _tus("X-HTTP-Method-Override: OPTIONS (discovery) for clients that cannot send "
+                    "OPTIONS; a GET stands for nothing else",
+                    [_override(["OPTIONS"])],
+                    {204: None, 405: None}, auth="none"),
     },
     "/api/uploads/{upload_id}": {
-        "options": _tus("tus discovery for an upload URL", [UPLOAD_PARAM], {204: None},
-                        auth="none"),
+        "options": _discovery(_tus("tus discovery for an upload URL", [UPLOAD_PARAM],
+                                   {204: None}, auth="none")),
         "head": _tus("tus offset: Upload-Offset is the number of bytes on disk",
-                     [UPLOAD_PARAM, TUS_RESUMABLE], {200: None, 403: None, 404: None,
-                                                  410: None}),
+                     [UPLOAD_PARAM, TUS_RESUMABLE], {200: None, **_UPLOAD_ERRORS}),
+        "get": _tus("X-HTTP-Method-Override: HEAD (the offset) or OPTIONS, for clients that "
+                    "cannot send those methods; a GET stands for nothing else",
+                    [UPLOAD_PARAM, {**TUS_RESUMABLE, "required": False},
+                     _override(["HEAD", "OPTIONS"])],
+                    {200: None, 204: None, 405: None, **_UPLOAD_ERRORS}),
         "patch": _tus("tus chunk: appends the body at Upload-Offset",
                       [UPLOAD_PARAM, TUS_RESUMABLE, OFFSET, LENGTH, CHECKSUM],
-                      {**_PATCH_RESPONSES, 403: None, 404: None, 410: None}, body=True),
+                      {**_PATCH_RESPONSES, 400: None, **_UPLOAD_ERRORS}, body=True),
         "delete": _tus("tus termination: removes the upload and its unfinished video",
-                       [UPLOAD_PARAM, TUS_RESUMABLE], {204: None, 403: None, 404: None}),
-        "post": _tus("X-HTTP-Method-Override for clients that can only POST",
-                     [UPLOAD_PARAM, TUS_RESUMABLE, OVERRIDE, OFFSET, CHECKSUM],
-                     {200: None, **_PATCH_RESPONSES}, body=True),
+                       [UPLOAD_PARAM, TUS_RESUMABLE], {204: None, **_UPLOAD_ERRORS}),
+        "post": _tus("X-HTTP-Method-Override: PATCH, DELETE, HEAD or OPTIONS, for clients "
+                     "that can send only POST",
+                     [UPLOAD_PARAM, TUS_RESUMABLE,
+                      _override(["PATCH", "DELETE", "HEAD", "OPTIONS"]),
+                      {**OFFSET, "required": False, "description": "with PATCH"},
+                      {**LENGTH, "description": "with PATCH, when deferred"}, CHECKSUM],
+                     {200: None, **_PATCH_RESPONSES, 400: None, 405: None,
+                      **_UPLOAD_ERRORS}, body=True),
     },
 }

@@ -9,7 +9,7 @@ from aiohttp import web
 from server import accounts, events, keys, sessions
 from server.errors import BadRequest
 from server.identity import require_admin, require_session, require_user
-from server.openapi import SINGLE_LINE, op, path_param, ref
+from server.openapi import SINGLE_LINE, link, op, path_param, ref, with_links
 from server.validation import json_body
 from server.viewer import ALL_SCOPES
 
@@ -145,8 +145,11 @@ PATHS = {
         responses={204: None})},
     "/api/users/me/tokens": {
         "get": op("Personal API tokens", tag="users", responses={200: _list_of("ApiToken")}),
-        "post": op("Create an API token (its secret is shown once)", tag="users",
-                   body=TOKEN_BODY, responses={201: ref("ApiToken")}),
+        "post": with_links(
+            op("Create an API token (its secret is shown once)", tag="users",
+               body=TOKEN_BODY, responses={201: ref("ApiToken")}),
+            201, {"RevokeToken": link("/api/users/me/tokens/{token_id}", "delete",
+                                      "revoke it", {"token_id": "$response.body#/id"})}),
     },
     "/api/users/me/tokens/{token_id}": {"delete": op(
         "Revoke an API token", tag="users", params=[path_param("token_id")],

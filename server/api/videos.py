@@ -11,7 +11,7 @@ from aiohttp import web
 from server import events, keys, storage, videos
 from server.errors import BadRequest
 from server.identity import ANON_COOKIE, current_viewer, require_user, viewer_key
-from server.openapi import CURSOR_PARAMS, op, path_param, query_param, ref
+from server.openapi import CURSOR_PARAMS, Schema, link, op, path_param, query_param, ref
 from server.playback import watching
 from server.validation import json_body
 from server.viewer import Viewer
@@ -43,6 +43,8 @@ VIDEO = {
         "channel": {"anyOf": [ref("ChannelBrief"), {"type": "null"}]},
         "progress": {"type": ["object", "null"]},
         "can_manage": {"type": "boolean"},
+        "original_filename": {"type": ["string", "null"], "description": "the uploaded file's "
+                              "name as given, in any script (to the owner; null for others)"},
         "streams": {
             "type": "object",
             "required": ["hls", "hls_ts", "progressive", "original"],
@@ -99,6 +101,30 @@ PROGRESS_RESULT = {
 SCHEMAS = {"Video": VIDEO, "VideoPage": VIDEO_PAGE, "VideoPatch": VIDEO_PATCH,
            "WatchProgress": PROGRESS, "WatchProgressResult": PROGRESS_RESULT}
 VIDEO_ID = path_param("video_id", "the video's public id")
+_VIDEO = "/api/videos/{video_id}"
+_NEXT = (
+    ("GetVideo", "get", _VIDEO, "its metadata and the ways to play it"),
+    ("UpdateVideo", "patch", _VIDEO, "change its title, description or privacy"),
+    ("DeleteVideo", "delete", _VIDEO, "delete it"),
+    ("SaveProgress", "post", f"{_VIDEO}/progress", "save a resume position"),
+    ("CancelProcessing", "post", f"{_VIDEO}/cancel", "stop its processing"),
+    ("ListComments", "get", f"{_VIDEO}/comments", "its comments"),
+    ("PostComment", "post", f"{_VIDEO}/comments", "comment on it"),
+    ("GetRating", "get", f"{_VIDEO}/rating", "its rating"),
+    ("RateVideo", "put", f"{_VIDEO}/rating", "like or dislike it"),
+    ("GetOriginal", "get", f"{_VIDEO}/original", "download the original file"),
+    ("GetPoster", "get", f"{_VIDEO}/poster.jpg", "its poster frame"),
+    ("GetMaster", "get", f"{_VIDEO}/hls/master.m3u8", "its HLS master playlist"),
+)
+
+
+def video_links(video_id: str) -> dict[str, Schema]:
+    """Links from an answer that names a new video (`video_id`, a runtime expression) to
+    what its owner may do with it next."""
+    return {name: link(path, method, summary, {"video_id": video_id})
+            for name, method, path, summary in _NEXT}
+
+
 PATHS = {
     "/api/videos": {
         "get": op("Videos: public ones, or every video of your own channel", tag="videos",

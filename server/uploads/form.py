@@ -13,10 +13,11 @@ from pathlib import Path
 
 from aiohttp import StreamReader
 from python_multipart.exceptions import FormParserError
-from python_multipart.multipart import MultipartParser, parse_options_header
+from python_multipart.multipart import MultipartParser
 
 from server.errors import BadRequest, PayloadTooLarge, UnsupportedMedia
 from server.uploads import sniff, store
+from server.uploads.disposition import MAX_HEADER, decode_header_bytes, part_names
 from server.uploads.receive import FLUSH_BYTES
 
 FIELDS = ("title", "description", "privacy", "channel", "filename")
@@ -26,7 +27,7 @@ FIELD_LIMIT = 64 * 1024
 class StreamingForm:
     """Callbacks for MultipartParser; `receive_form` drains `batch` to disk."""
 
-    def __init__(self, boundary: bytes, limit: int) -> None:
+    def __init__(self, boundary: str, limit: int) -> None:
         self.limit = limit
         self.fields: dict[str, str] = {}
         self.batch: list[bytes] = []
@@ -41,10 +42,10 @@ class StreamingForm:
         self._header_field = bytearray()
         self._header_value = bytearray()
         self._headers: dict[str, str] = {}
-        self.parser = MultipartParser(boundary, {
+        self.parser = MultipartParser(boundary.encode("ascii"), {
             "on_part_begin": self._part_begin,
-            "on_header_field": lambda d, s, e: self._header_field.extend(d[s:e]),
-            "on_header_value": lambda d, s, e: self._header_value.extend(d[s:e]),
+            "on_header_field": lambda d, s, e: self._header_bytes(self._header_field, d, s, e),
+            "on_header_value": lambda d, s, e: self._header_bytes(self._header_value, d, s, e),
             "on_header_end": self._header_end,
             "on_headers_finished": self._headers_finished,
             "on_part_data": self._part_data,
@@ -55,19 +56,24 @@ class StreamingForm:
         self._headers, self._part, self._is_file = {}, None, False
         self._value = bytearray()
 
+    @staticmethod
+    def _header_bytes(target: bytearray, data: bytes, start: int, end: int) -> None:
+        if len(target) + end - start > MAX_HEADER:
+            raise BadRequest(f"a part header of the form is longer than {MAX_HEADER} bytes")
+        target.extend(data[start:end])
+
     def _header_end(self) -> None:
         name = self._header_field.decode("latin-1").strip().lower()
-        self._headers[name] = self._header_value.decode("utf-8", "replace")
+        self._headers[name] = decode_header_bytes(bytes(self._header_value))
         self._header_field, self._header_value = bytearray(), bytearray()
 
     def _headers_finished(self) -> None:
-        _, params = parse_options_header(self._headers.get("content-disposition", ""))
-        self._part = params.get(b"name", b"").decode("utf-8", "replace")
+        self._part, filename = part_names(self._headers.get("content-disposition", ""))
         if self._part == "file":
             if self.file_seen:
                 raise BadRequest("send one 'file' part")
             self.file_seen = self._is_file = True
-            self.filename = params.get(b"filename", b"").decode("utf-8", "replace")
+            self.filename = filename or ""
 
     def _part_data(self, data: bytes, start: int, end: int) -> None:
         if self._is_file:

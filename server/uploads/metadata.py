@@ -1,7 +1,8 @@
 """Upload metadata: the tus `Upload-Metadata` header and the multipart form fields.
 
 tus 1.0.0, Upload-Metadata: comma-separated `key base64value` pairs; keys are unique,
-ASCII without spaces or commas; the value may be missing.
+ASCII without spaces or commas and MUST NOT be empty (so neither may a pair: a trailing
+comma is malformed); the value may be missing.
 """
 
 from __future__ import annotations
@@ -41,10 +42,14 @@ def parse_header(header: str) -> dict[str, str]:
     if len(header) > MAX_HEADER:
         raise BadRequest(f"Upload-Metadata is longer than {MAX_HEADER} characters")
     pairs: dict[str, str] = {}
+    if not header.strip():
+        return pairs  # an empty header names nothing, like tusd reads it
     for item in header.split(","):
         item = item.strip()
         if not item:
-            continue
+            raise BadRequest("Upload-Metadata has an empty pair (a stray comma); a key "
+                             "must not be empty", errors=[field_error(
+                                 "Upload-Metadata", "a pair with an empty key")])
         key, _, encoded = item.partition(" ")
         if not _KEY.match(key):
             raise _bad(key, "keys are ASCII without spaces or commas")
@@ -80,11 +85,19 @@ def video_fields(values: dict[str, str], *, source: str = "Upload-Metadata") -> 
 
 
 def clean_filename(name: str) -> str:
-    """The file name as given, minus what could act on a path or a terminal: only the last
-    path component, control characters dropped, bounded in length."""
+    """The file name as given, in any script, minus what could act on a path or a terminal:
+    only the last path component, control characters dropped, bounded in length (the
+    extension kept)."""
     name = name.replace("\\", "/").rsplit("/", 1)[-1]
     name = _CONTROL.sub("", name).strip()
-    return name[:MAX_FILENAME]
+    if name in (".", ".."):
+        return ""
+    if len(name) <= MAX_FILENAME:
+        return name
+    stem, dot, ext = name.rpartition(".")
+    if not dot or not stem or len(ext) > 16:
+        return name[:MAX_FILENAME].rstrip()
+    return name[: MAX_FILENAME - len(ext) - 1].rstrip() + "." + ext
 
 
 def _title_from(filename: str) -> str:

@@ -184,6 +184,27 @@ async def test_cors_preflight_and_exposed_headers(client: TestClient) -> None:
     assert resp.headers["Access-Control-Allow-Origin"] == "*"
 
 
+async def test_cors_preflight_of_a_multipart_upload(client: TestClient,
+                                                   clip_bytes: bytes) -> None:
+    alice = await sign_up(client, "alice")
+    origin = "https://uploader.example"
+    resp = await client.options("/api/videos/upload", headers={
+        "Origin": origin, "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "authorization"})
+    assert resp.status == 204
+    assert resp.headers["Access-Control-Allow-Origin"] == "*"
+    assert "POST" in resp.headers["Access-Control-Allow-Methods"]
+    assert "authorization" in resp.headers["Access-Control-Allow-Headers"].lower()
+    plain = await client.options("/api/videos/upload")
+    assert plain.status == 204 and plain.headers["Allow"] == "OPTIONS, POST"
+    form = aiohttp.FormData()
+    form.add_field("file", clip_bytes, filename="clip.mp4", content_type="video/mp4")
+    resp = await client.post("/api/videos/upload", data=form,
+                             headers={**alice.headers, "Origin": origin})
+    assert resp.status == 201
+    assert resp.headers["Access-Control-Allow-Origin"] == "*"
+
+
 async def test_cors_listed_origin_gets_credentials(aiohttp_client: AiohttpClient,
                                                    tmp_path: Path) -> None:
     client, _ = await _small_limit_client(aiohttp_client, tmp_path,

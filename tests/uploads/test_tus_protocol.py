@@ -24,7 +24,8 @@ async def test_options_discovery(client: TestClient, config: Config) -> None:
                           "concatenation-unfinished"}
     assert set(resp.headers["Tus-Checksum-Algorithm"].split(",")) == {"sha1", "md5", "sha256"}
     assert resp.headers["Tus-Max-Size"] == str(config.max_upload_bytes)
-    assert "Tus-Resumable" not in resp.headers  # core protocol: not on OPTIONS
+    # Not required of an OPTIONS request, but carried by its answer, as in the spec's example.
+    assert resp.headers["Tus-Resumable"] == "1.0.0"
 
 
 async def test_unsupported_version_412(client: TestClient, openapi: dict[str, Any]) -> None:
