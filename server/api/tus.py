@@ -16,7 +16,6 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Awaitable, Callable
-from email.utils import formatdate
 from typing import Any
 
 from aiohttp import web
@@ -37,6 +36,7 @@ from server.errors import (
 )
 from server.identity import SAFE_METHODS, require_user
 from server.openapi import header_param, link, op, path_param
+from server.playback.ranges import http_date
 from server.services import Services
 from server.uploads import complete, metadata, receive, records, store
 from server.uploads.receive import Checksum, Holder
@@ -191,7 +191,7 @@ async def patch(request: web.Request) -> web.Response:
         offset, upload = await _append(request, upload, offset, checksum, holder)
     headers = {"Upload-Offset": str(offset)}
     if upload.state == records.RECEIVING:
-        headers["Upload-Expires"] = _http_date(upload.expires_at)
+        headers["Upload-Expires"] = http_date(upload.expires_at)
     return web.Response(status=204, headers=headers)
 
 
@@ -355,11 +355,6 @@ def _has_body(request: web.Request) -> bool:
         "Transfer-Encoding", "").lower()
 
 
-def _http_date(timestamp: float) -> str:
-    """Upload-Expires uses the RFC 9110 IMF-fixdate format (expiration extension)."""
-    return formatdate(timestamp, usegmt=True)
-
-
 def _state_headers(request: web.Request, upload: Upload) -> dict[str, str]:
     headers: dict[str, str] = {}
     if upload.length is not None:
@@ -374,7 +369,7 @@ def _state_headers(request: web.Request, upload: Upload) -> dict[str, str]:
         urls = " ".join(_upload_url(request, p) for p in upload.parts)
         headers["Upload-Concat"] = f"final;{urls}"
     if upload.state == records.RECEIVING:
-        headers["Upload-Expires"] = _http_date(upload.expires_at)
+        headers["Upload-Expires"] = http_date(upload.expires_at)
     if upload.video_public_id:
         headers["Video-Id"] = upload.video_public_id
     return headers

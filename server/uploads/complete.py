@@ -77,7 +77,7 @@ async def fail_upload(services: Services, upload: Upload, reason: str) -> None:
     await fail_video(services, upload.video_id, reason)
 
 
-async def reject_sniffed(services: Services, upload: Upload, verdict: sniff.Verdict
+async def reject_sniffed(services: Services, upload: Upload, verdict: sniff.Sniffed
                          ) -> NoReturn:
     reason = sniff.refusal(verdict)
     await fail_upload(services, upload, reason)

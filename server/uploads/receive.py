@@ -195,7 +195,7 @@ class ChecksumMismatch(Problem):
 
 
 class SniffRefused(Exception):
-    def __init__(self, verdict: sniff.Verdict) -> None:
+    def __init__(self, verdict: sniff.Sniffed) -> None:
         super().__init__(verdict.label)
         self.verdict = verdict
 

@@ -14,7 +14,7 @@ _TEXT_MIN = 512  # a text verdict needs this many bytes (or the whole file)
 
 
 @dataclass(frozen=True)
-class Verdict:
+class Sniffed:
     kind: str  # "media", "reject" or "undecided"
     label: str = ""
 
@@ -108,38 +108,38 @@ def _looks_like_text(head: bytes) -> bool:
     return all(ch.isprintable() or ch.isspace() or ord(ch) in _TEXT_CONTROLS for ch in text)
 
 
-def sniff(head: bytes, *, complete: bool = False) -> Verdict:
+def sniff(head: bytes, *, complete: bool = False) -> Sniffed:
     """Classify the first bytes of a file; `complete` says `head` is the whole file."""
     for offset, magic, label in _REJECT_MAGIC:
         if head[offset:offset + len(magic)] == magic:
-            return Verdict("reject", label)
+            return Sniffed("reject", label)
     if head[:4] == b"RIFF" and len(head) >= 12:
         form = head[8:12]
         if form in _RIFF_REJECT:
-            return Verdict("reject", _RIFF_REJECT[form])
+            return Sniffed("reject", _RIFF_REJECT[form])
         if form in _RIFF_MEDIA:
-            return Verdict("media", _RIFF_MEDIA[form])
+            return Sniffed("media", _RIFF_MEDIA[form])
     for offset, magic, label in _MEDIA_MAGIC:
         if head[offset:offset + len(magic)] == magic:
-            return Verdict("media", label)
+            return Sniffed("media", label)
     if _mpeg_ts(head):
-        return Verdict("media", "MPEG transport stream")
+        return Sniffed("media", "MPEG transport stream")
     audio = _frame_sync(head)
     if audio:
-        return Verdict("media", audio)
+        return Sniffed("media", audio)
     if (len(head) >= _TEXT_MIN or complete) and head and _looks_like_text(head[:SNIFF_BYTES]):
         lowered = head[:256].lstrip().lower()
         if lowered.startswith((b"<!doctype html", b"<html")):
-            return Verdict("reject", "an HTML page")
+            return Sniffed("reject", "an HTML page")
         if lowered.startswith((b"{", b"[")):
-            return Verdict("reject", "a JSON document")
+            return Sniffed("reject", "a JSON document")
         if lowered.startswith(b"<?xml") or lowered.startswith(b"<svg"):
-            return Verdict("reject", "an XML or SVG document")
-        return Verdict("reject", "a text file")
+            return Sniffed("reject", "an XML or SVG document")
+        return Sniffed("reject", "a text file")
     if len(head) >= SNIFF_BYTES or complete:
-        return Verdict("media", "unknown binary")  # left to the probe
-    return Verdict("undecided")
+        return Sniffed("media", "unknown binary")  # left to the probe
+    return Sniffed("undecided")
 
 
-def refusal(verdict: Verdict) -> str:
+def refusal(verdict: Sniffed) -> str:
     return f"this file looks like {verdict.label}, not audio or video"
