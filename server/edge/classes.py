@@ -48,8 +48,11 @@ class RouteClasses:
         resource = info.route.resource
         if resource is None:
             return DEFAULT
-        method = "GET" if info.route.method == "HEAD" else info.route.method
-        return self._routes.get((method, resource.canonical), DEFAULT)
+        method, path = info.route.method, resource.canonical
+        found = self._routes.get((method, path))
+        if found is None and method == "HEAD":
+            found = self._routes.get(("GET", path))  # the HEAD aiohttp adds to a GET route
+        return found or DEFAULT
 
 
 def route_of(request: web.Request) -> Route:

@@ -1,11 +1,13 @@
-"""The edge middleware's request metrics, exported at scrape time by a collector."""
+"""The edge: its request metrics (exported at scrape time by a collector) and route classes."""
 
 from __future__ import annotations
 
 from aiohttp import web
+from aiohttp.pytest_plugin import AiohttpClient
 from aiohttp.test_utils import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
+from server.edge.classes import Route, RouteClasses, add_routes
 from tests.conftest import METRICS
 
 LATENCY = "reelhouse_http_request_duration_seconds"
@@ -48,3 +50,27 @@ async def test_cors_preflight_is_answered_at_the_edge(
     # Paths outside the CORS prefixes get no CORS headers from the edge.
     resp = await client.get("/healthz", headers={"Origin": "https://elsewhere.example"})
     assert "Access-Control-Allow-Origin" not in resp.headers
+
+
+async def test_route_classes_find_head_routes_of_their_own_and_of_get_routes(
+    aiohttp_client: AiohttpClient,
+) -> None:
+    """A HEAD route of the table has its own class; the HEAD aiohttp adds to a GET route
+    has that route's."""
+    classes: RouteClasses | None = None
+
+    async def kind(request: web.Request) -> web.Response:
+        assert classes is not None
+        return web.Response(headers={"X-Kind": classes.of(request).kind})
+
+    table = (Route("HEAD", "/uploads/{id}", kind, "upload"),
+             Route("GET", "/media/{file:.+}", kind, "media"),
+             Route("GET", "/other", kind))
+    classes = RouteClasses(table)
+    app = web.Application()
+    add_routes(app, table)
+    client = await aiohttp_client(app)
+    assert (await client.head("/uploads/7")).headers["X-Kind"] == "upload"
+    assert (await client.head("/media/a/b.m4s")).headers["X-Kind"] == "media"
+    assert (await client.get("/media/a/b.m4s")).headers["X-Kind"] == "media"
+    assert (await client.head("/other")).headers["X-Kind"] == "api"
