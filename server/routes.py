@@ -6,7 +6,17 @@ from __future__ import annotations
 from types import ModuleType
 
 from server import ui
-from server.api import auth, channels, live, notifications, social, system, users, videos
+from server.api import (
+    auth,
+    channels,
+    live,
+    notifications,
+    social,
+    system,
+    tus_openapi,
+    users,
+    videos,
+)
 from server.api import jobs as job_api
 from server.api import multipart as multipart_api
 from server.api import playback as playback_api
@@ -15,7 +25,7 @@ from server.edge.classes import Route
 
 # Modules whose PATHS/SCHEMAS make up the OpenAPI document.
 API_MODULES: tuple[ModuleType, ...] = (system, auth, users, channels, videos, job_api,
-                                       playback_api, social, notifications, live, tus_api,
+                                       playback_api, social, notifications, live, tus_openapi,
                                        multipart_api)
 
 _V = "/api/videos/{video_id}"
