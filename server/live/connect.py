@@ -18,6 +18,7 @@ from server.videos import visible_video
 from server.viewer import Viewer
 
 MAX_TOPICS = 64
+MAX_ID = (1 << 63) - 1
 
 
 def _same_origin(request: web.Request) -> bool:
@@ -54,8 +55,9 @@ def parse_last_id(raw: object, name: str = "last_id") -> int | None:
         value = int(str(raw))
     except ValueError:
         value = -1
-    if value < 0 or isinstance(raw, bool):
-        raise ValidationFailed([field_error(name, "must be a non-negative integer")])
+    # SQLite integers are 64-bit: a larger id would fail in the database, not here.
+    if not 0 <= value <= MAX_ID or isinstance(raw, bool):
+        raise ValidationFailed([field_error(name, "must be an integer from 0 to 2^63-1")])
     return value
 
 

@@ -437,3 +437,14 @@ async def test_a_disabled_account_loses_its_live_connections(client: TestClient)
     closing = await ws.receive(timeout=5)
     assert closing.type in (WSMsgType.CLOSE, WSMsgType.CLOSED)
     assert "disabled" in (closing.extra or "") or ws.closed
+
+
+async def test_resume_ids_past_64_bits_are_refused(client: TestClient) -> None:
+    alice = await sign_up(client, "alice")
+    huge = str(1 << 64)
+    resp = await client.get("/api/events", params={"last_id": huge}, headers=alice.headers)
+    assert resp.status == 400 and resp.content_type == "application/problem+json"
+    ws = await connect(client, alice)
+    await ws.send_json({"type": "resume", "last_id": huge})
+    assert "2^63-1" in (await next_of(ws, "error"))["detail"]
+    await ws.close()
