@@ -5,16 +5,97 @@ from __future__ import annotations
 from fractions import Fraction
 from typing import Any
 
+import av
 import av.error
 from av.audio.frame import AudioFrame
 from av.audio.resampler import AudioResampler
 from av.audio.stream import AudioStream
-from av.container import InputContainer
+from av.container import InputContainer, OutputContainer
 from av.packet import Packet
 from av.video.frame import VideoFrame
 
-from .outputs import RenditionOutput
+from media.layout import VideoLayout
+
+from .outputs import RenditionOutput, StoredPacket
 from .probe import ProbeResult
+from .resume import stored_audio
+
+
+def aac_rate(probe: ProbeResult) -> int:
+    rate = probe.audio.sample_rate if probe.audio is not None else 48000
+    return rate if rate in (44100, 48000) else 48000
+
+
+def open_aac(container: OutputContainer, rate: int) -> AudioStream:
+    stream = container.add_stream("aac", rate=rate)
+    stream.layout = "stereo"
+    stream.bit_rate = 128_000
+    stream.codec_context.open()
+    # Writing the header fills the stream's codec parameters (AudioSpecificConfig),
+    # which outputs created from this stream as a template copy.
+    container.start_encoding()
+    return stream
+
+
+class _Discard:
+    def write(self, data: bytes) -> int:
+        return len(data)
+
+
+class AudioTemplate:
+    """The AAC stream that a run encoding the audio would hand its outputs as a template,
+    for a run that reads the encoded audio back from disk: same parameters, same init
+    segments, so that the renditions it continues stay decodable with theirs."""
+
+    def __init__(self, rate: int) -> None:
+        options = {"movflags": "frag_keyframe+empty_moov+default_base_moof"}
+        self.container = av.open(_Discard(), "w", format="mp4", options=options)
+        self.stream = open_aac(self.container, rate)
+
+    def close(self) -> None:
+        self.container.close()
+
+
+class SharedAudio:
+    """The encoded audio every video rendition muxes too: the packets pass 1 encodes or,
+    when the audio rendition was finished by an earlier run, the same packets read back
+    from it, from the first one that some rendition still lacks. `stream` is the template
+    for the renditions' audio tracks."""
+
+    def __init__(self, probe: ProbeResult, layout: VideoLayout, name: str | None) -> None:
+        self.probe, self.layout, self.name = probe, layout, name
+        self.packets: list[StoredPacket] = []
+        self.first: int | None = None  # index of packets[0] among all, once there are some
+        self.stream: AudioStream | None = None
+        self.made: AudioTemplate | None = None
+
+    def encoded_by(self, encoder: AudioEncoder) -> None:
+        self.stream, self.first = encoder.stream, 0
+
+    def template(self) -> AudioStream | None:
+        if self.stream is None and self.name is not None:
+            self.made = AudioTemplate(aac_rate(self.probe))
+            self.stream = self.made.stream
+        return self.stream
+
+    def load(self, first: int) -> None:
+        """Read the packets from `first` on back from the finished audio rendition."""
+        if self.name is None or (self.first is not None and self.first <= first):
+            return
+        self.packets = stored_audio(self.layout, self.name, first)
+        self.first = first
+
+    def pump(self, out: RenditionOutput, start: int, until: float) -> int:
+        """Mux packets[start:] presented up to `until` into `out`; returns the next index."""
+        end = start
+        while end < len(self.packets) and self.packets[end].time <= until:
+            end += 1
+        out.mux_stored(self.packets[start:end])
+        return end
+
+    def close(self) -> None:
+        if self.made is not None:
+            self.made.close()
 
 
 class AudioEncoder:
@@ -25,16 +106,8 @@ class AudioEncoder:
     ) -> None:
         assert probe.audio is not None
         self.input: AudioStream = inp.streams.audio[ordinal(inp, probe.audio.index)]
-        self.rate = (
-            48000 if probe.audio.sample_rate not in (44100, 48000) else probe.audio.sample_rate
-        )
-        stream = out.container.add_stream("aac", rate=self.rate)
-        stream.layout = "stereo"
-        stream.bit_rate = 128_000
-        stream.codec_context.open()
-        # Writing the header fills the stream's codec parameters (AudioSpecificConfig),
-        # which outputs created from this stream as a template copy.
-        out.container.start_encoding()
+        self.rate = aac_rate(probe)
+        stream = open_aac(out.container, self.rate)
         out.audio = stream
         self.stream = stream
         self.resampler = AudioResampler(

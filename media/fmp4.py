@@ -17,17 +17,25 @@ differently by players (FFmpeg adds the largest negative offset back to every
 timestamp), so offsets stay unsigned and the sink moves each track's tfdt instead:
 every track's first sample is presented at `lead`, a common instant no shorter than
 any rendition's reorder delay (ISO 14496-12 8.8.12, composition = decode + offset).
+
+Each segment is written under a temporary name and renamed when whole, so a segment
+file that exists is complete. A run that continues a rendition another run stopped
+(`Continuation`) appends to its whole segments: each track's decode time goes on from
+where the last segment left it, so the timeline has neither gap nor overlap.
 """
 
 from __future__ import annotations
 
+import os
 import struct
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
-from media.layout import INIT, segment_name
+from media.layout import INIT, segment_name, temporary
+
+from .hls import write_atomic
 
 _CONTAINERS = {b"moov", b"trak", b"mdia", b"moof", b"traf"}
 
@@ -37,6 +45,18 @@ class Segment:
     name: str
     start: float  # presentation time of the first sample, seconds from the start
     size: int  # bytes
+
+
+@dataclass(frozen=True)
+class Continuation:
+    """The whole segments a stopped run left of a rendition, for a new run to append to."""
+
+    init: bytes  # the init segment they go with; the new run's must be the same
+    segments: tuple[Segment, ...]
+    # By track handler (b"vide", b"soun"): the decode time after the last sample, in the
+    # track's timescale, and how many samples the segments hold.
+    decode_ends: Mapping[bytes, int] = field(default_factory=dict)
+    samples: Mapping[bytes, int] = field(default_factory=dict)
 
 
 def iter_boxes(
@@ -142,39 +162,63 @@ class SegmentSink:
     `boundaries` are segment start instants in seconds (the first is 0); a fragment
     starting within `tolerance` before a boundary still opens that boundary's segment.
     Every track's first sample is presented at `lead` seconds (see the module's notes);
-    segment starts are counted from there.
+    segment starts are counted from there. With `fragment_per_segment` (an encoder that
+    puts keyframes only at boundaries) a segment is whole, and renamed into place, as soon
+    as its fragment is; otherwise only when the next segment begins.
     """
 
     def __init__(
-        self, directory: Path, boundaries: Sequence[float], tolerance: float, lead: float = 0.0
+        self,
+        directory: Path,
+        boundaries: Sequence[float],
+        tolerance: float,
+        lead: float = 0.0,
+        *,
+        after: Continuation | None = None,
+        fragment_per_segment: bool = False,
     ) -> None:
         self.directory = directory
         self.lead = lead
+        self.after = after
+        self.fragment_per_segment = fragment_per_segment
         self._tracks: dict[int, tuple[int, bytes]] = {}  # track_ID: (timescale, handler)
         self._shifts: dict[int, int] = {}  # track_ID: ticks added to its tfdt
         self.boundaries = list(boundaries)
         self.tolerance = tolerance
-        self.segments: list[Segment] = []
+        self.segments: list[Segment] = list(after.segments) if after else []
         self.bytes_written = 0
+        self.init_matches = True  # False: the continued segments need another init segment
         self._buffer = bytearray()
         self._init = bytearray()
         self._track = 0
         self._timescale = 1
-        self._next_boundary = 0
+        self._next_boundary = len(self.segments)
         self._current: BinaryIO | None = None
         self._current_size = 0
+        self._discarding = False
 
     def write(self, data: bytes) -> int:
-        self._buffer += data
-        self._drain()
+        if not self._discarding:
+            self._buffer += data
+            self._drain()
         return len(data)
 
     def flush(self) -> None:
         """The muxer flushes its buffer; complete boxes are drained on write."""
 
     def close(self) -> None:
-        self._drain()
-        self._close_segment()
+        if not self._discarding:
+            self._drain()
+            self._close_segment()
+
+    def discard(self) -> None:
+        """Throw away the segment being written and whatever the muxer still sends (an
+        aborted run): only whole segments are ever renamed into place."""
+        self._discarding = True
+        if self._current is not None:
+            self._current.close()
+            self._current = None
+            temporary(self._segment_path()).unlink(missing_ok=True)
 
     def _drain(self) -> None:
         while True:
@@ -191,7 +235,10 @@ class SegmentSink:
             self._init += box
             if kind == b"moov":
                 self._choose_track(box[payload:])
-                (self.directory / INIT).write_bytes(self._init)
+                if self.after is None:
+                    write_atomic(self.directory / INIT, bytes(self._init))
+                elif bytes(self._init) != self.after.init:
+                    self.init_matches = False
         elif kind == b"moof":
             moof = bytearray(box[payload:])
             self._shift(moof)
@@ -201,6 +248,8 @@ class SegmentSink:
             self._append(box[:payload] + bytes(moof))
         elif kind == b"mdat":
             self._append(box)
+            if self.fragment_per_segment:
+                self._close_segment()
         # mfra and any trailing index are not part of an HLS segment.
 
     def _shift(self, moof: bytearray) -> None:
@@ -210,11 +259,22 @@ class SegmentSink:
                 continue
             (track_id,) = struct.unpack_from(">I", moof, tfhd[0] + 4)
             if track_id not in self._shifts:
-                timescale, handler = self._tracks.get(track_id, (1, b""))
-                # A video track's first fragment: its first frame's offset is the delay.
-                delay = _first_composition_offset(moof, s, e) if handler == b"vide" else 0
-                self._shifts[track_id] = max(0, round(self.lead * timescale) - delay)
+                self._shifts[track_id] = self._first_shift(track_id, moof, s, e)
             _shift_tfdt(moof, s, e, self._shifts[track_id])
+
+    def _first_shift(self, track_id: int, moof: bytearray, start: int, end: int) -> int:
+        timescale, handler = self._tracks.get(track_id, (1, b""))
+        if self.after is not None and handler in self.after.decode_ends:
+            # Go on from the decode time at which the continued segments end.
+            tfdt = child_box(moof, start, end, b"tfdt")
+            first = 0
+            if tfdt is not None:
+                fmt = ">Q" if moof[tfdt[0]] == 1 else ">I"
+                (first,) = struct.unpack_from(fmt, moof, tfdt[0] + 4)
+            return self.after.decode_ends[handler] - int(first)
+        # A video track's first fragment: its first frame's offset is the delay.
+        delay = _first_composition_offset(moof, start, end) if handler == b"vide" else 0
+        return max(0, round(self.lead * timescale) - delay)
 
     def _choose_track(self, moov: bytes) -> None:
         tracks = track_timescales(moov)
@@ -225,9 +285,10 @@ class SegmentSink:
 
     def _maybe_open(self, start: float) -> None:
         nb = self._next_boundary
-        if self._current is not None and (
-            nb >= len(self.boundaries) or start < self.boundaries[nb] - self.tolerance
-        ):
+        at_boundary = nb < len(self.boundaries) and start >= self.boundaries[nb] - self.tolerance
+        if self.fragment_per_segment and self.segments and not at_boundary:
+            raise ValueError(f"a fragment at {start:.3f} s does not start a segment")
+        if self._current is not None and not at_boundary:
             return
         while nb + 1 < len(self.boundaries) and start >= self.boundaries[nb + 1] - self.tolerance:
             nb += 1  # a fragment may jump past a boundary that had no keyframe
@@ -235,11 +296,16 @@ class SegmentSink:
         self._close_segment()
         name = segment_name(len(self.segments))
         self.segments.append(Segment(name, start, 0))
-        self._current = open(self.directory / name, "wb")
+        self._current = open(temporary(self.directory / name), "wb")
         self._current_size = 0
+
+    def _segment_path(self) -> Path:
+        return self.directory / self.segments[-1].name
 
     def _append(self, box: bytes) -> None:
         if self._current is None:
+            if self.fragment_per_segment and self.segments:
+                raise ValueError("a fragment without the video that starts its segment")
             return
         self._current.write(box)
         self._current_size += len(box)
@@ -248,7 +314,12 @@ class SegmentSink:
     def _close_segment(self) -> None:
         if self._current is None:
             return
+        # On disk before it is renamed, so that after a power cut a segment is whole or absent.
+        self._current.flush()
+        os.fsync(self._current.fileno())
         self._current.close()
         self._current = None
         last = self.segments[-1]
         self.segments[-1] = Segment(last.name, last.start, self._current_size)
+        path = self._segment_path()
+        os.replace(temporary(path), path)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from fractions import Fraction
+from typing import Protocol
 
 import av.error
 import av.filter
@@ -14,6 +15,16 @@ from av.video.reformatter import ColorPrimaries, Colorspace, ColorTrc, VideoRefo
 from .probe import VideoInfo
 
 _NTSC = {23.976: Fraction(24000, 1001), 29.97: Fraction(30000, 1001), 59.94: Fraction(60000, 1001)}
+
+
+class FrameConsumer(Protocol):
+    """Also fed the decoded, rotated, SDR frames of the encode pass (thumbnails use it)."""
+
+    def wants(self, t: float) -> bool: ...
+
+    def missing(self, until: float) -> list[float]: ...
+
+    def feed(self, frame: VideoFrame, t: float) -> None: ...
 
 
 class SdrConverter:
@@ -127,12 +138,19 @@ class Prefilter:
             out.append(pulled)
 
 
+def boundary_slot(boundary: float, rate: Fraction) -> int:
+    """The output frame nearest a boundary instant: the one forced IDR."""
+    return math.floor(boundary * float(rate) + 0.5)
+
+
 class RungFrames:
     """Turns decoded frames (any rate, any timing) into this rung's constant-rate, scaled frames.
 
     Output slot n (time n/fps) shows the last source frame presented before the middle
     of the slot, so frames are repeated or dropped by timestamp, as FFmpeg's
     `fps` filter does with round=near. Slots nearest each boundary are forced IDR.
+    A rung continued from a boundary starts at that boundary's slot (`first_slot`): the
+    frames fed before it only decide which frame that slot shows.
     """
 
     def __init__(
@@ -142,14 +160,15 @@ class RungFrames:
         fps: float,
         boundaries: Sequence[float],
         encode: Callable[[VideoFrame], None],
+        first_slot: int = 0,
     ) -> None:
         self.width, self.height, self.fps = width, height, fps
         self.rate = rate_fraction(fps)
         self.time_base = 1 / self.rate
-        self.idr_slots = {math.floor(b * float(self.rate) + 0.5) for b in boundaries}
+        self.idr_slots = {boundary_slot(b, self.rate) for b in boundaries}
         self.encode = encode
         self.reformatter = VideoReformatter()
-        self.slot = 0
+        self.slot = first_slot
         self.prev: VideoFrame | None = None
         self.scaled: VideoFrame | None = None
 

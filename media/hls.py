@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from media.layout import INIT, MASTER, MEDIA_PLAYLIST, VideoLayout
+from media.layout import HLS, INIT, MASTER, MEDIA_PLAYLIST, VideoLayout, temporary
 
 
 @dataclass(frozen=True)
@@ -28,9 +28,48 @@ class RenditionInfo:
     copied: bool = False  # video packets copied from the source, not re-encoded
 
 
-def write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
+def rendition_info(
+    name: str,
+    kind: Literal["video", "audio"],
+    sizes: Sequence[int],
+    durations: Sequence[float],
+    *,
+    width: int | None = None,
+    height: int | None = None,
+    frame_rate: float | None = None,
+    codecs: str,
+    copied: bool = False,
+) -> RenditionInfo:
+    """A rendition described from its segments: sizes in bytes, durations in seconds."""
+    total = sum(durations)
+    # Peak over segments of at least half a second: a short last one says little.
+    rates = [size * 8 / d for size, d in zip(sizes, durations, strict=True) if d >= 0.5]
+    average = int(sum(sizes) * 8 / total) if total > 0 else 0
+    return RenditionInfo(
+        name=name,
+        kind=kind,
+        width=width,
+        height=height,
+        frame_rate=frame_rate,
+        codecs=codecs,
+        bandwidth=int(max(rates, default=average)),
+        average_bandwidth=average,
+        segments=len(sizes),
+        duration=round(total, 3),
+        target_duration=target_duration(durations),
+        playlist=f"{HLS}/{name}/{MEDIA_PLAYLIST}",
+        copied=copied,
+    )
+
+
+def write_atomic(path: Path, data: str | bytes) -> None:
+    """Whole under its name or not there, power loss included: the bytes reach the disk
+    (fsync) before the rename does, so a later start never finds a torn file."""
+    tmp = temporary(path)
+    with open(tmp, "wb") as fh:
+        fh.write(data.encode("utf-8") if isinstance(data, str) else data)
+        fh.flush()
+        os.fsync(fh.fileno())
     os.replace(tmp, path)
 
 

@@ -6,11 +6,15 @@ readers in server/ alike.
     hls/<rendition>/index.m3u8     a media playlist
     hls/<rendition>/init.mp4       its fMP4 initialisation segment (EXT-X-MAP)
     hls/<rendition>/seg_NNNNN.m4s  its media segments
-    hls/.<rendition>.partial/      a rendition being written, renamed into place when done
+    hls/.<rendition>.partial/      a rendition being written, renamed into place when done;
+                                   its segments are whole (each renamed into place when
+                                   complete), so a run that was stopped resumes from them
     hls-ts/<rendition>/seg_NNNNN.ts  MPEG-TS remuxes of the segments, made on demand
     poster.jpg                     the poster frame
     storyboard/storyboard.vtt      the seek-preview index, with storyboard/sprite_NNN.jpg
-    .storyboard.partial/           a storyboard being written
+    .storyboard.partial/           a storyboard being written, with its tiles so far
+                                   (tile_NNNNN.jpg) until the sprites are made from them
+    .<name>.tmp                    any file being written, renamed to <name> when whole
 """
 
 from __future__ import annotations
@@ -34,6 +38,8 @@ SEGMENT_NAME = re.compile(r"^seg_(\d{5})\.m4s$")
 FMP4_FILE = re.compile(r"^(init\.mp4|seg_\d{5}\.m4s)$")
 TS_SEGMENT_NAME = re.compile(r"^seg_(\d{5})\.ts$")
 STORYBOARD_FILE = re.compile(r"^[A-Za-z0-9_-]{1,60}\.(jpg|vtt)$")
+TEMPORARY_NAME = re.compile(r"^\..+\.tmp$")
+PARTIAL_NAME = re.compile(r"^\..+\.partial$")
 
 
 def segment_name(index: int) -> str:
@@ -46,6 +52,15 @@ def ts_segment_name(index: int) -> str:
 
 def sprite_name(index: int) -> str:
     return f"sprite_{index:03d}.jpg"
+
+
+def tile_name(index: int) -> str:
+    return f"tile_{index:05d}.jpg"
+
+
+def temporary(path: Path) -> Path:
+    """Where `path` is written before it is renamed into place (os.replace)."""
+    return path.with_name(f".{path.name}.tmp")
 
 
 @dataclass(frozen=True)
@@ -99,3 +114,20 @@ class VideoLayout:
     @property
     def storyboard_index(self) -> Path:
         return self.storyboard / STORYBOARD_INDEX
+
+    def tile(self, index: int) -> Path:
+        return self.storyboard_partial / tile_name(index)
+
+    def unfinished(self) -> list[Path]:
+        """What a run writes but has not finished: partial renditions and storyboard, and
+        temporary files. Finished renditions, playlists, the poster and the original are not."""
+        found: list[Path] = []
+        for directory in (self.root, self.hls):
+            if not directory.is_dir():
+                continue
+            for path in directory.iterdir():
+                if PARTIAL_NAME.match(path.name) or TEMPORARY_NAME.match(path.name):
+                    found.append(path)
+                elif directory == self.hls and path.is_dir():
+                    found += [p for p in path.iterdir() if TEMPORARY_NAME.match(p.name)]
+        return found

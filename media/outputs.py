@@ -18,11 +18,11 @@ from av.packet import Packet
 from av.stream import Stream
 from av.video.stream import VideoStream
 
-from media.layout import HLS, MEDIA_PLAYLIST, VideoLayout
+from media.layout import VideoLayout
 
 from .errors import MediaError
-from .fmp4 import SegmentSink
-from .hls import RenditionInfo, write_media_playlist
+from .fmp4 import Continuation, SegmentSink
+from .hls import RenditionInfo, rendition_info, write_media_playlist
 
 # Fragment at every keyframe; the moov carries no samples (the init segment); tfdt in
 # each fragment. Composition offsets stay unsigned: SegmentSink lines the tracks up.
@@ -74,6 +74,9 @@ def avc1_codec(extradata: bytes | None) -> str:
 
 
 class RenditionOutput:
+    """Written in hls/.<name>.partial/, renamed to hls/<name>/ when finished. With `after`,
+    the partial directory's whole segments are kept and this run appends to them."""
+
     def __init__(
         self,
         out_dir: Path,
@@ -83,14 +86,18 @@ class RenditionOutput:
         *,
         lead: float = 0.0,
         audio_only: bool = False,
+        after: Continuation | None = None,
+        fragment_per_segment: bool = False,
     ) -> None:
         self.name = name
         layout = VideoLayout(out_dir)
         self.final_dir = layout.rendition(name)
         self.tmp_dir = layout.rendition_partial(name)
-        shutil.rmtree(self.tmp_dir, ignore_errors=True)
-        self.tmp_dir.mkdir(parents=True)
-        self.sink = SegmentSink(self.tmp_dir, boundaries, tolerance, lead)
+        if after is None:
+            shutil.rmtree(self.tmp_dir, ignore_errors=True)
+        self.tmp_dir.mkdir(parents=True, exist_ok=True)
+        self.sink = SegmentSink(self.tmp_dir, boundaries, tolerance, lead, after=after,
+                                fragment_per_segment=fragment_per_segment)
         # No shift of every track by the first packet (AAC priming, B-frame delay): the
         # muxer starts each track at 0 and SegmentSink puts the tracks on one timeline.
         options = {"movflags": MOVFLAGS, "avoid_negative_ts": "disabled"}
@@ -100,6 +107,16 @@ class RenditionOutput:
         self.video: VideoStream | None = None
         self.audio: AudioStream | None = None
         self.closed = False
+
+    @property
+    def continued(self) -> bool:
+        return self.sink.after is not None
+
+    def start(self) -> bool:
+        """Write the header now; False when a continued rendition's init segment differs
+        from this run's (another encoder build): its segments cannot be continued."""
+        self.container.start_encoding()
+        return self.sink.init_matches
 
     def add_audio_template(self, template: AudioStream) -> None:
         self.audio = self.container.add_stream_from_template(template)
@@ -132,26 +149,11 @@ class RenditionOutput:
             b - a for a, b in zip(starts, [*starts[1:], max(end, starts[-1] + 0.001)], strict=True)
         ]
         write_media_playlist(self.tmp_dir, [s.name for s in segments], durations)
-        total = sum(durations)
-        rates = [s.size * 8 / d for s, d in zip(segments, durations, strict=True) if d >= 0.5]
-        average = int(sum(s.size for s in segments) * 8 / total) if total > 0 else 0
         shutil.rmtree(self.final_dir, ignore_errors=True)
         os.replace(self.tmp_dir, self.final_dir)
-        return RenditionInfo(
-            name=self.name,
-            kind=kind,
-            width=width,
-            height=height,
-            frame_rate=frame_rate,
-            codecs=codecs,
-            bandwidth=int(max(rates, default=average)),
-            average_bandwidth=average,
-            segments=len(segments),
-            duration=round(total, 3),
-            target_duration=max([1, *(int(d + 0.5) for d in durations)]),
-            playlist=f"{HLS}/{self.name}/{MEDIA_PLAYLIST}",
-            copied=copied,
-        )
+        return rendition_info(self.name, kind, [s.size for s in segments], durations,
+                              width=width, height=height, frame_rate=frame_rate, codecs=codecs,
+                              copied=copied)
 
     def _close(self) -> None:
         if not self.closed:
@@ -159,9 +161,12 @@ class RenditionOutput:
             self.container.close()
             self.sink.close()
 
-    def abort(self) -> None:
+    def abort(self, *, keep: bool = False) -> None:
+        """Stop writing. With `keep`, the whole segments stay for a later run to continue."""
+        self.sink.discard()
         try:
             self._close()
         except (av.error.FFmpegError, OSError, ValueError):
             pass  # a half-written output is being thrown away
-        shutil.rmtree(self.tmp_dir, ignore_errors=True)
+        if not keep:
+            shutil.rmtree(self.tmp_dir, ignore_errors=True)

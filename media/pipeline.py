@@ -10,11 +10,11 @@ from pathlib import Path
 
 from media.layout import VideoLayout
 
-from .errors import TranscodeCancelled
+from .errors import MediaError, OutOfSpace, TranscodeCancelled, out_of_space
 from .hls import RenditionInfo, write_master
 from .ladder import Ladder, LadderSettings, choose_ladder
 from .probe import ProbeResult, probe
-from .thumbnails import PosterPicker, StoryboardBuilder, make_poster, make_storyboard
+from .thumbnails import PosterPicker, StoryboardBuilder, seek_feed
 from .transcode import Progress, RenditionDone, TranscodeEvent, transcode
 
 # Share of the overall percentage per stage; thumbnails come after every rendition.
@@ -27,6 +27,7 @@ class ProcessSettings:
     poster: bool = True
     storyboard: bool = True
     storyboard_interval: float | None = None  # None: about 100 thumbnails, 1 to 10 s apart
+    min_free_bytes: int = 0  # stop with OutOfSpace when less is free on the output's disk
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,10 @@ def process(
     on_event: Callable[[ProcessEvent], None] = lambda _event: None,
     should_cancel: Callable[[], bool] = lambda: False,
 ) -> ProcessResult:
-    """Raises MediaError (with a readable `reason`) or TranscodeCancelled."""
+    """Raises MediaError (with a readable `reason`), TranscodeCancelled or OutOfSpace.
+
+    Goes on from what a stopped run left in `out_dir` (see media.resume): the renditions
+    it finished are reported again at once, and the master playlist lists them."""
     settings = settings or ProcessSettings()
     out = Path(out_dir)
     seconds: dict[str, float] = {}
@@ -76,7 +80,6 @@ def process(
     ladder = choose_ladder(info, settings.ladder)
     lap("probe")
     on_event(Probed(info, ladder))
-    on_event(Progress(_PROBE, {}))
     done: list[RenditionInfo] = []
 
     def relay(event: TranscodeEvent) -> None:
@@ -110,30 +113,30 @@ def process(
             on_event=relay,
             should_cancel=should_cancel,
             frame_consumers=consumers,
+            min_free_bytes=settings.min_free_bytes,
         )
         master = write_master(out, result.renditions)
         lap("transcode")
         poster = storyboard = None
         if picker is not None:
             _check(should_cancel)
-            poster = (
-                picker.write(VideoLayout(out).poster)
-                if result.frames_decoded
-                else make_poster(info.path, VideoLayout(out).poster, info)
-            )
+            if not result.frames_decoded and info.video:  # no decode pass this run: seek
+                seek_feed(info.path, info.video, picker, picker.missing(float("inf")))
+            poster = picker.write(VideoLayout(out).poster)
             on_event(Progress(_POSTER, {}))
         lap("poster")
         if board is not None:
             _check(should_cancel)
-            if not result.frames_decoded:
-                board.abort()
-                storyboard = make_storyboard(info.path, out, settings.storyboard_interval, info)
-            else:
-                storyboard = board.finish()
+            if not result.frames_decoded and info.video:
+                seek_feed(info.path, info.video, board, board.missing(float("inf")))
+            storyboard = board.finish()
         lap("storyboard")
-    except BaseException:
-        if board is not None:
-            board.abort()
+    except BaseException as exc:
+        full = out_of_space(exc)
+        if board is not None and (full or isinstance(exc, TranscodeCancelled | MediaError)):
+            board.abort()  # otherwise its tiles so far stay for the next run
+        if full is not None and not isinstance(exc, OutOfSpace):
+            raise full from exc
         raise
     on_event(Progress(100.0, {r.name: 100.0 for r in result.renditions}))
     return ProcessResult(info, ladder, result.renditions, master, poster, storyboard, seconds)

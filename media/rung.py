@@ -38,9 +38,12 @@ class EncodedRung:
         *,
         hdr: bool,
         audio_template: AudioStream | None,
-        audio: Sequence[StoredPacket],
+        first_slot: int = 0,
     ) -> None:
-        self.out, self.rendition, self.audio = out, rendition, audio
+        """`first_slot` is where a continued rendition goes on: the first frame its whole
+        segments lack. The audio to mux comes with `give_audio`, before the first frame."""
+        self.out, self.rendition = out, rendition
+        self.audio: Sequence[StoredPacket] = ()
         stream = out.container.add_stream(
             "libx264", rate=rate_fraction(rendition.fps), options=x264_options(settings, rendition)
         )
@@ -58,9 +61,12 @@ class EncodedRung:
         self.has_audio = audio_template is not None
         if audio_template is not None:
             out.add_audio_template(audio_template)
+        # The header now: a continued rendition learns whether its init segment still fits.
+        self.init_ok = out.start()
         self.audio_next = 0
         self.frames = RungFrames(
-            rendition.width, rendition.height, rendition.fps, boundaries, self._encode
+            rendition.width, rendition.height, rendition.fps, boundaries, self._encode,
+            first_slot,
         )
         self.queue: queue.Queue[_Item] = queue.Queue(QUEUE_FRAMES)
         self.error: BaseException | None = None
@@ -75,6 +81,10 @@ class EncodedRung:
         return self.rendition.name
 
     # -- called from the decode loop ---------------------------------------------------
+    def give_audio(self, audio: Sequence[StoredPacket], start: int) -> None:
+        """The encoded audio, of which this rendition's segments lack `audio[start:]`."""
+        self.audio, self.audio_next = audio, start
+
     def feed(self, frame: VideoFrame, t: float) -> None:
         self._put((frame, t))
 

@@ -13,9 +13,9 @@ import av.filter
 from av.container import InputContainer
 from av.video.frame import VideoFrame
 
-from media.layout import STORYBOARD_INDEX, VideoLayout, sprite_name
+from media.layout import STORYBOARD_INDEX, TEMPORARY_NAME, VideoLayout, sprite_name, temporary
 
-from .frames import Prefilter
+from .frames import FrameConsumer, Prefilter
 from .probe import ProbeResult, VideoInfo, probe
 
 POSTER_SAMPLES = 8
@@ -26,7 +26,7 @@ COLUMNS = ROWS = 10
 
 def _jpeg(frame: VideoFrame, path: Path, quality: int = 3) -> None:
     """Encode one frame as a baseline JPEG with FFmpeg's mjpeg encoder; write atomically."""
-    tmp = path.with_name(f".{path.name}.tmp")
+    tmp = temporary(path)
     frame = frame.reformat(format="yuvj420p", dst_color_range=2)
     frame.pts, frame.time_base = 0, Fraction(1, 1)
     with av.open(str(tmp), "w", format="image2", options={"update": "1"}) as out:
@@ -99,6 +99,10 @@ class PosterPicker:
     def wants(self, t: float) -> bool:
         return bool(self.times) and t >= self.times[0] - 0.02
 
+    def missing(self, until: float) -> list[float]:
+        """The instants before `until` it still needs a frame at."""
+        return [t for t in self.times if t < until]
+
     def feed(self, frame: VideoFrame, t: float) -> None:
         if not self.wants(t):
             return
@@ -137,7 +141,9 @@ class StoryboardBuilder:
     """storyboard/sprite_NNN.jpg (10x10 tiles, 160 px wide) and storyboard/storyboard.vtt.
 
     Fed displayable frames with their time, in order; takes the first frame at or after
-    each multiple of `interval` and tiles them with FFmpeg's `tile` filter.
+    each multiple of `interval`. Each tile is kept as a small JPEG in the partial
+    directory as it is taken, so a stopped run's tiles serve the next run; `finish` tiles
+    them into sheets with FFmpeg's `tile` filter.
     """
 
     def __init__(
@@ -154,19 +160,31 @@ class StoryboardBuilder:
         self.times = [i * self.step for i in range(count)]
         self.w = TILE_WIDTH
         self.h = max(2, round(TILE_WIDTH * display_height / display_width / 2) * 2)
-        layout = VideoLayout(Path(out_dir))
-        self.final = layout.storyboard
-        self.tmp = layout.storyboard_partial
-        shutil.rmtree(self.tmp, ignore_errors=True)
-        self.tmp.mkdir(parents=True)
-        self.tiles = 0
-        self.sheets = 0
+        self.layout = VideoLayout(Path(out_dir))
+        self.final = self.layout.storyboard
+        self.tmp = self.layout.storyboard_partial
+        self.tmp.mkdir(parents=True, exist_ok=True)
         self.last: VideoFrame | None = None
-        self.graph: av.filter.Graph | None = None
-        self.sink: av.filter.context.FilterContext | None = None
+        self.tiles = self._kept()
+
+    def _kept(self) -> int:
+        """Tiles a stopped run left (the first ones, each whole); anything else goes."""
+        kept = 0
+        while kept < len(self.times) and self.layout.tile(kept).is_file():
+            kept += 1
+        names = {self.layout.tile(i).name for i in range(kept)}
+        for path in self.tmp.iterdir():
+            if path.name not in names or TEMPORARY_NAME.match(path.name):
+                path.unlink(missing_ok=True)
+        if kept:
+            self.last = _read_tile(self.layout.tile(kept - 1))
+        return kept
 
     def wants(self, t: float) -> bool:
         return self.tiles < len(self.times) and t >= self.times[self.tiles] - 0.02
+
+    def missing(self, until: float) -> list[float]:
+        return [t for t in self.times[self.tiles :] if t < until]
 
     def feed(self, frame: VideoFrame, t: float) -> None:
         if self.wants(t):
@@ -175,31 +193,31 @@ class StoryboardBuilder:
             self._push(self.last)
 
     def _push(self, tile: VideoFrame) -> None:
-        if self.graph is None:
-            graph = av.filter.Graph()
-            src = graph.add_buffer(
-                width=self.w, height=self.h, format=tile.format, time_base=Fraction(1, 1)
-            )
-            node = graph.add("tile", f"{COLUMNS}x{ROWS}")
-            sink = graph.add("buffersink")
-            src.link_to(node)
-            node.link_to(sink)
-            graph.configure()
-            self.graph, self.sink = graph, sink
-        tile.pts, tile.time_base = self.tiles, Fraction(1, 1)
-        self.graph.push(tile)
+        _jpeg(tile, self.layout.tile(self.tiles), quality=2)
         self.tiles += 1
-        if self.tiles % (COLUMNS * ROWS) == 0:
-            self._sheet()
 
-    def _sheet(self) -> None:
-        assert self.graph is not None and self.sink is not None
-        self.graph.push(None)
-        sprite = self.sink.pull()
+    def _sheet(self, number: int) -> None:
+        per_sheet = COLUMNS * ROWS
+        graph = av.filter.Graph()
+        src = sink = None
+        for index in range(number * per_sheet, min(len(self.times), (number + 1) * per_sheet)):
+            tile = _read_tile(self.layout.tile(index))
+            if src is None:
+                src = graph.add_buffer(
+                    width=self.w, height=self.h, format=tile.format, time_base=Fraction(1, 1)
+                )
+                node = graph.add("tile", f"{COLUMNS}x{ROWS}")
+                sink = graph.add("buffersink")
+                src.link_to(node)
+                node.link_to(sink)
+                graph.configure()
+            tile.pts, tile.time_base = index, Fraction(1, 1)
+            graph.push(tile)
+        assert sink is not None
+        graph.push(None)
+        sprite = sink.pull()
         assert isinstance(sprite, VideoFrame)
-        _jpeg(sprite, self.tmp / sprite_name(self.sheets), quality=5)
-        self.sheets += 1
-        self.graph = self.sink = None
+        _jpeg(sprite, self.tmp / sprite_name(number), quality=5)
 
     def finish(self) -> Path:
         if self.last is None:  # no frame at all: one blank tile keeps the index valid
@@ -208,9 +226,11 @@ class StoryboardBuilder:
                 plane.update(bytes([value]) * plane.buffer_size)
         while self.tiles < len(self.times):
             self._push(self.last)  # the end of the clip repeats its last frame
-        if self.graph is not None:
-            self._sheet()
         per_sheet = COLUMNS * ROWS
+        for number in range((len(self.times) + per_sheet - 1) // per_sheet):
+            self._sheet(number)
+        for index in range(len(self.times)):
+            self.layout.tile(index).unlink()
         lines = ["WEBVTT", ""]
         for i, t in enumerate(self.times):
             x, y = (i % COLUMNS) * self.w, (i % per_sheet // COLUMNS) * self.h
@@ -229,10 +249,17 @@ class StoryboardBuilder:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
-def _seek_feed(
+def _read_tile(path: Path) -> VideoFrame:
+    with av.open(str(path)) as container:
+        for frame in container.decode(video=0):
+            return frame
+    raise ValueError(f"{path.name} holds no picture")
+
+
+def seek_feed(
     source: str | os.PathLike[str],
     video: VideoInfo,
-    consumer: PosterPicker | StoryboardBuilder,
+    consumer: FrameConsumer,
     times: list[float],
 ) -> None:
     """Feed a consumer by seeking to each instant: for when no encode pass decodes the video."""
@@ -254,7 +281,7 @@ def make_poster(
     if info.video is None:
         return None
     picker = PosterPicker(info.duration)
-    _seek_feed(source, info.video, picker, list(picker.times))
+    seek_feed(source, info.video, picker, list(picker.times))
     return picker.write(out_path)
 
 
@@ -272,7 +299,7 @@ def make_storyboard(
         out_dir, info.duration, video.display_width, video.display_height, interval
     )
     try:
-        _seek_feed(source, video, builder, list(builder.times))
+        seek_feed(source, video, builder, list(builder.times))
         return builder.finish()
     except BaseException:
         builder.abort()

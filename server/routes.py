@@ -69,6 +69,7 @@ ROUTES: tuple[Route, ...] = (
     Route("PATCH", "/api/admin/users/{user_id}", users.admin_update_user),
     Route("GET", "/api/admin/settings", users.admin_settings),
     Route("PATCH", "/api/admin/settings", users.admin_update_settings),
+    Route("GET", "/api/admin/storage", users.admin_storage),
     # Channels
     Route("POST", "/api/channels", channels.create_channel),
     Route("GET", "/api/channels/{channel_id}", channels.get_channel),

@@ -12,6 +12,7 @@ from server.identity import require_admin, require_session, require_user
 from server.openapi import SINGLE_LINE, link, op, path_param, ref, with_links
 from server.validation import json_body
 from server.viewer import ALL_SCOPES
+from server.workers import space
 
 USERNAME = {"type": "string", "minLength": 3, "maxLength": 32,
             "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]*$"}
@@ -85,6 +86,20 @@ ADMIN_USER_BODY: dict[str, Any] = {
 ADMIN_SETTINGS_BODY: dict[str, Any] = {
     "type": "object", "required": ["open_registration"], "additionalProperties": False,
     "properties": {"open_registration": {"type": "boolean"}},
+}
+ADMIN_STORAGE: dict[str, Any] = {
+    "type": "object", "additionalProperties": False,
+    "required": ["free_bytes", "total_bytes", "min_free_disk_bytes", "floor_met",
+                 "jobs_waiting_for_space"],
+    "properties": {
+        "free_bytes": {"type": "integer", "description": "free on the disk holding the media"},
+        "total_bytes": {"type": "integer"},
+        "min_free_disk_bytes": {"type": "integer", "description":
+                                "the floor: uploads and processing always leave this free"},
+        "floor_met": {"type": "boolean", "description": "false: no processing starts"},
+        "jobs_waiting_for_space": {"type": "integer", "description":
+                                   "queued jobs whose last run stopped on a full disk"},
+    },
 }
 
 CHANNEL_BRIEF = {"type": "object", "required": ["id", "handle", "display_name"],
@@ -165,6 +180,9 @@ PATHS = {
         "patch": op("Open or close registration (admin)", tag="admin",
                     body=ADMIN_SETTINGS_BODY, responses={200: ADMIN_SETTINGS_BODY}),
     },
+    "/api/admin/storage": {"get": op(
+        "Free disk space and the floor kept free (admin)", tag="admin",
+        responses={200: ADMIN_STORAGE})},
 }
 
 
@@ -270,6 +288,12 @@ async def _settings_json(request: web.Request) -> dict[str, Any]:
 async def admin_settings(request: web.Request) -> web.Response:
     require_admin(request)
     return web.json_response(await _settings_json(request))
+
+
+async def admin_storage(request: web.Request) -> web.Response:
+    require_admin(request)
+    return web.json_response(
+        await space.storage_report(request.app[keys.CONFIG], request.app[keys.DB]))
 
 
 async def admin_update_settings(request: web.Request) -> web.Response:

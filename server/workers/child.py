@@ -37,6 +37,7 @@ class JobSpec:
     max_short_side: int | None
     nice: int
     scheduling: str = "idle"  # "idle" (SCHED_IDLE) or "batch" (SCHED_BATCH)
+    min_free_bytes: int = 0  # the job stops (OutOfSpace) when less is free
 
 
 def _watch_parent(parent: int) -> None:
@@ -59,7 +60,7 @@ def _settings(spec: JobSpec) -> ProcessSettings:
         max_duration=spec.max_duration,
         max_short_side=spec.max_short_side,
     )
-    return ProcessSettings(ladder=ladder)
+    return ProcessSettings(ladder=ladder, min_free_bytes=spec.min_free_bytes)
 
 
 def _message(event: ProcessEvent) -> messages.Report:
@@ -94,7 +95,7 @@ def main(spec: JobSpec, conn: Connection, cancel: Event) -> None:
         # Threads the encoders start later inherit the policy and the niceness.
         policy = os.SCHED_IDLE if spec.scheduling == "idle" else os.SCHED_BATCH
         os.sched_setscheduler(0, policy, os.sched_param(0))
-    from media.errors import MediaError, TranscodeCancelled
+    from media.errors import MediaError, OutOfSpace, TranscodeCancelled, out_of_space
     from media.pipeline import process
 
     conn.send(messages.Started(os.getpid()))
@@ -108,9 +109,13 @@ def main(spec: JobSpec, conn: Connection, cancel: Event) -> None:
         conn.send(messages.MediaRejected(exc.reason))
     except TranscodeCancelled:
         conn.send(messages.Cancelled())
+    except OutOfSpace as exc:
+        conn.send(messages.OutOfSpace(exc.reason))
     except BrokenPipeError:
         os._exit(3)  # the web process is gone: nobody to report to
     except Exception as exc:  # reported to the parent, which retries the job
-        conn.send(messages.Failed(f"{type(exc).__name__}: {exc}"))
+        full = out_of_space(exc)
+        conn.send(messages.OutOfSpace(full.reason) if full else
+                  messages.Failed(f"{type(exc).__name__}: {exc}"))
     finally:
         conn.close()

@@ -59,6 +59,14 @@ class Cancelled:
 
 
 @dataclass(frozen=True)
+class OutOfSpace:
+    """The disk filled (or fell below the free-space floor): not the job's fault; it is
+    retried once there is room, without using an attempt."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
 class Failed:
     """Anything else went wrong: transient, the job is retried."""
 
@@ -66,5 +74,5 @@ class Failed:
 
 
 Report = Started | Probed | Progress | RenditionDone
-Outcome = Done | MediaRejected | Cancelled | Failed
+Outcome = Done | MediaRejected | Cancelled | OutOfSpace | Failed
 Message = Report | Outcome

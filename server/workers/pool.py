@@ -9,6 +9,10 @@ which matters for the first playable rendition. A process per job gives the simp
 cancel and crash story: cancelling or killing a job is signalling or terminating its
 own process, a crash takes no other job with it, and the memory a decoder grew is
 returned when the job ends. An idle server runs no worker process.
+
+A server that stops (SIGTERM, kill -9, a power cut) leaves its jobs `running`; the next
+start requeues them as interrupted, with their outputs kept: the video stays playable
+if it was, and its job goes on from where it stood without using an attempt.
 """
 
 from __future__ import annotations
@@ -25,9 +29,9 @@ from pathlib import Path
 from prometheus_client import Gauge
 
 from server.services import Services
-from server.workers import queue
-from server.workers.queue import Claimed
-from server.workers.runner import JobRun, remove_outputs
+from server.workers import queue, space
+from server.workers.queue import MAX_INTERRUPTIONS, Claimed
+from server.workers.runner import INTERRUPTED, TOO_OFTEN, JobRun, remove_outputs
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +51,7 @@ class WorkerPool:
         self._wake = asyncio.Event()
         self._dispatcher: asyncio.Task[None] | None = None
         self._warm: asyncio.Task[None] | None = None
+        self._waiting_for_space = False
 
     async def start(self) -> None:
         await self.recover()
@@ -85,19 +90,22 @@ class WorkerPool:
         return True
 
     async def recover(self) -> None:
-        """Requeue jobs a previous process left `running`, removing their partial outputs."""
+        """Requeue jobs a previous process left `running`: interrupted, not failed. What
+        they wrote stays (the next run goes on from it) and their attempt is given back."""
         db, config = self.services.db, self.services.config
         for row in await queue.interrupted(db):
             if row["worker_pid"]:
                 await _wait_gone(int(row["worker_pid"]))
             job = Claimed(row["id"], row["video_id"], row["public_id"], row["owner_id"],
-                          row["attempts"], row["max_attempts"])
-            await asyncio.to_thread(remove_outputs, config, job.public_id)
-            if job.attempts >= job.max_attempts:
-                await queue.end_job(db, job, "failed", "processing was interrupted too often")
+                          row["attempts"], row["max_attempts"], row["interruptions"])
+            if job.interruptions + 1 >= MAX_INTERRUPTIONS:
+                await asyncio.to_thread(remove_outputs, config, job.public_id)
+                await queue.end_job(db, job, "failed", TOO_OFTEN)
+                log.warning("job %s was interrupted %s times; given up", job.job_id,
+                            job.interruptions + 1)
             else:
-                await queue.requeue(db, job, "interrupted: the server stopped", 0.0)
-            log.info("job %s was interrupted; requeued", job.job_id)
+                await queue.requeue(db, job, INTERRUPTED, 0.0, interrupted=True)
+                log.info("job %s was interrupted; requeued", job.job_id)
         await self._count()
 
     async def _dispatch(self) -> None:
@@ -112,12 +120,27 @@ class WorkerPool:
             self._wake.clear()
 
     async def _fill(self) -> None:
-        for job in await queue.claim(self.services.db, self.size - len(self.tasks)):
+        free = self.size - len(self.tasks)
+        if free <= 0 or not await self._room():
+            return
+        for job in await queue.claim(self.services.db, free):
             run = JobRun(self.services, job, self.ctx)
             self.runs[job.job_id] = run
             task = asyncio.create_task(run.run(), name=f"job-{job.job_id}")
             self.tasks[job.job_id] = task
             task.add_done_callback(functools.partial(self._ended, job.job_id))
+
+    async def _room(self) -> bool:
+        """No job starts while free disk space is at or below the floor: it would only
+        run out of space again (and the database needs some room too)."""
+        disk = await space.disk_space(self.services.config)
+        if disk.floor_met == self._waiting_for_space:
+            self._waiting_for_space = not disk.floor_met
+            if self._waiting_for_space:
+                log.warning("processing waits for disk space: %s", space.describe(disk))
+            else:
+                log.info("processing goes on: %s", space.describe(disk))
+        return disk.floor_met
 
     def _ended(self, job_id: int, _task: asyncio.Task[None]) -> None:
         self.runs.pop(job_id, None)

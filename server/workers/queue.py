@@ -1,7 +1,10 @@
 """The job queue's SQL: queueing, claiming, progress, renditions, the end states of a job.
 
-A job moves queued -> running -> done | failed | cancelled, or back to queued (a
-transient failure with back-off, or a start-up after a crash). Its video moves
+A job moves queued -> running -> done | failed | cancelled, or back to queued: after a
+failure of its own (with back-off; it used one of its attempts) or an interruption that
+was not its doing (the server stopped under it, the disk filled), which uses no attempt
+and is counted apart. A requeued job keeps what it wrote (the next run goes on from it)
+and its video keeps its progress; a video already playable stays `ready`. A video moves
 uploaded -> processing -> ready (as soon as one rendition is playable) or failed.
 """
 
@@ -17,6 +20,9 @@ from server.ids import now, utc_now_iso
 from server.statuses import JOB_STATUSES, JobEnd, JobStatus, VideoStatus
 
 _TOUCH = "updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
+# Interruptions after which a job is given up: one that somehow keeps stopping the server.
+MAX_INTERRUPTIONS = 20
+OUT_OF_SPACE = "out of disk space"  # how a job's last_error begins when the disk was full
 
 
 @dataclass(frozen=True)
@@ -27,6 +33,7 @@ class Claimed:
     owner_id: int
     attempts: int
     max_attempts: int
+    interruptions: int = 0
 
 
 async def enqueue(db: Database, video_id: int, max_attempts: int) -> int:
@@ -51,7 +58,7 @@ async def claim(db: Database, limit: int) -> list[Claimed]:
             "UPDATE jobs SET status = 'running', attempts = attempts + 1, worker_pid = NULL,"
             " heartbeat_at = ?, started_at = ? WHERE id IN (SELECT id FROM jobs"
             " WHERE status = 'queued' AND run_after <= ? ORDER BY run_after, id LIMIT ?)"
-            " RETURNING id, video_id, attempts, max_attempts",
+            " RETURNING id, video_id, attempts, max_attempts, interruptions",
             (now(), utc_now_iso(), now(), limit),
         )
         jobs = list(await cursor.fetchall())
@@ -62,7 +69,8 @@ async def claim(db: Database, limit: int) -> list[Claimed]:
                 video = await cur.fetchone()
             assert video is not None  # jobs.video_id is ON DELETE CASCADE
             claimed.append(Claimed(job["id"], job["video_id"], video["public_id"],
-                                   video["owner_id"], job["attempts"], job["max_attempts"]))
+                                   video["owner_id"], job["attempts"], job["max_attempts"],
+                                   job["interruptions"]))
     return sorted(claimed, key=lambda c: c.job_id)
 
 
@@ -75,6 +83,15 @@ async def set_video_status(db: Database, video_id: int, status: VideoStatus,
                            error: str | None = None) -> None:
     await db.write(f"UPDATE videos SET status = ?, error = ?, {_TOUCH} WHERE id = ?",
                    (status, error, video_id))
+
+
+async def start_processing(db: Database, video_id: int) -> bool:
+    """The video is `processing`, unless it is playable already (it stays `ready`, so its
+    viewers keep it while the rest is made). True when its status changed."""
+    cursor = await db.write(
+        f"UPDATE videos SET status = 'processing', error = NULL, {_TOUCH}"
+        " WHERE id = ? AND status != 'ready'", (video_id,))
+    return cursor.rowcount == 1
 
 
 async def save_progress(db: Database, job: Claimed, progress: dict[str, Any]) -> bool:
@@ -153,23 +170,30 @@ async def end_job(db: Database, job: Claimed, status: JobEnd, reason: str) -> No
             " WHERE id = ?", (reason, job.video_id))
 
 
-async def requeue(db: Database, job: Claimed, error: str, delay: float) -> None:
-    """A transient failure: run again after `delay` seconds, from scratch."""
+async def requeue(db: Database, job: Claimed, error: str, delay: float, *,
+                  interrupted: bool = False, shown: str | None = None) -> bool:
+    """Run the job again after `delay` seconds, going on from what it wrote. `interrupted`:
+    not the job's fault, so the attempt it was using is given back and the interruption
+    counted instead. `shown` becomes the video's error while it waits. True when the video
+    went back to `uploaded` (a video that is `ready` stays so)."""
+    given_back = 1 if interrupted else 0
     async with db.transaction() as conn:
         await conn.execute(
             "UPDATE jobs SET status = 'queued', last_error = ?, worker_pid = NULL,"
-            " run_after = ?, progress = NULL WHERE id = ?", (error, now() + delay, job.job_id))
-        await conn.execute("DELETE FROM renditions WHERE video_id = ?", (job.video_id,))
-        await conn.execute(
-            f"UPDATE videos SET status = 'uploaded', progress = NULL, {_TOUCH} WHERE id = ?",
-            (job.video_id,))
+            " run_after = ?, attempts = max(0, attempts - ?), interruptions = interruptions + ?"
+            " WHERE id = ?", (error, now() + delay, given_back, given_back, job.job_id))
+        cursor = await conn.execute(
+            f"UPDATE videos SET status = 'uploaded', error = ?, {_TOUCH}"
+            " WHERE id = ? AND status != 'ready'", (shown, job.video_id))
+        return cursor.rowcount == 1
 
 
 async def interrupted(db: Database) -> list[Row]:
     """Jobs left `running` by a previous process (at start-up no worker of ours exists)."""
     return await db.fetch_all(
-        "SELECT jobs.id, jobs.video_id, jobs.attempts, jobs.max_attempts, jobs.worker_pid,"
-        " videos.public_id, videos.owner_id FROM jobs JOIN videos ON videos.id = jobs.video_id"
+        "SELECT jobs.id, jobs.video_id, jobs.attempts, jobs.max_attempts, jobs.interruptions,"
+        " jobs.worker_pid, videos.public_id, videos.owner_id"
+        " FROM jobs JOIN videos ON videos.id = jobs.video_id"
         " WHERE jobs.status = 'running' ORDER BY jobs.id")
 
 
@@ -192,6 +216,14 @@ async def running_job(db: Database, video_id: int) -> int | None:
         "SELECT id FROM jobs WHERE video_id = ? AND status = 'running' ORDER BY id DESC LIMIT 1",
         (video_id,))
     return int(value) if value is not None else None
+
+
+async def waiting_for_space(db: Database) -> int:
+    """Queued jobs whose last run stopped because the disk was full."""
+    value = await db.fetch_value(
+        "SELECT count(*) FROM jobs WHERE status = 'queued' AND last_error LIKE ?",
+        (OUT_OF_SPACE + "%",))
+    return int(value or 0)
 
 
 async def counts(db: Database) -> dict[JobStatus, int]:

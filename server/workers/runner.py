@@ -19,12 +19,15 @@ from server import events, storage
 from server.config import Config
 from server.services import Services
 from server.statuses import JobEnd
-from server.workers import child, messages, queue
-from server.workers.queue import Claimed
+from server.workers import child, messages, queue, space
+from server.workers.queue import MAX_INTERRUPTIONS, OUT_OF_SPACE, Claimed
 
 log = logging.getLogger(__name__)
 
 CANCELLED = "processing was cancelled"
+INTERRUPTED = "interrupted: the server stopped"
+TOO_OFTEN = "processing was interrupted too often"
+NO_ROOM = "processing needs more disk space than the server has free"
 PROGRESS_SECONDS = 0.5  # at most two progress writes (and bus events) a second
 CANCEL_GRACE_SECONDS = 1.0  # then the worker is terminated
 JOIN_SECONDS = 5.0
@@ -44,7 +47,24 @@ def job_spec(config: Config, public_id: str) -> child.JobSpec:
         max_short_side=config.max_resolution or None,
         nice=config.worker_nice,
         scheduling=config.worker_scheduling,
+        min_free_bytes=config.min_free_disk_bytes,
     )
+
+
+def space_delay(interruptions: int) -> float:
+    """Seconds before a job that ran out of disk space runs again (if the floor is met
+    by then): 2 s, doubling with each interruption, at most 10 minutes."""
+    return float(min(600, 2 ** min(interruptions + 1, 10)))
+
+
+def remove_unfinished(config: Config, public_id: str) -> None:
+    """Delete what a run wrote and did not finish (partial renditions and storyboard,
+    temporary files); finished renditions, playlists and the poster stay."""
+    for path in storage.video_layout(config, public_id).unfinished():
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
 
 
 def remove_outputs(config: Config, public_id: str, *, original: bool = False) -> None:
@@ -77,6 +97,7 @@ class JobRun:
         self.has_video = True
         self.progress: dict[str, Any] = {"percent": 0.0, "renditions": {}, "eta_seconds": None}
         self.started = time.monotonic()
+        self.first_percent: float | None = None  # where this run began (it may go on)
         self.last_write = 0.0
 
     # -- control from the web process ----------------------------------------------------
@@ -109,14 +130,14 @@ class JobRun:
             raise  # shutting down: the job stays `running` and is requeued at start-up
         except Exception as exc:
             log.exception("job %s: the runner failed", self.job.job_id)
-            await self._transient(f"{type(exc).__name__}: {exc}")
+            await self._failed(f"{type(exc).__name__}: {exc}")
         finally:
             self.finished.set()
 
     async def _begin(self) -> None:
-        await queue.set_video_status(self.db, self.job.video_id, "processing")
-        await events.video_status_changed(self.services, self.job.owner_id, self.job.public_id,
-                                          "processing")
+        if await queue.start_processing(self.db, self.job.video_id):
+            await events.video_status_changed(self.services, self.job.owner_id,
+                                              self.job.public_id, "processing")
 
     async def _spawn(self) -> Connection:
         reader, writer = self.ctx.Pipe(duplex=False)
@@ -192,9 +213,13 @@ class JobRun:
 
     async def _progress(self, percent: float, *, force: bool = False) -> None:
         self.progress["percent"] = round(percent, 1)
+        if self.first_percent is None:
+            self.first_percent = percent
         elapsed = time.monotonic() - self.started
+        gained = percent - self.first_percent  # in this run, which may go on from another
         self.progress["eta_seconds"] = (
-            round(elapsed * (100 - percent) / percent, 1) if 1 <= percent < 100 else None
+            round(elapsed * (100 - percent) / gained, 1) if gained >= 1 and percent < 100
+            else None
         )
         now = time.monotonic()
         if force or now - self.last_write >= PROGRESS_SECONDS:
@@ -227,11 +252,13 @@ class JobRun:
             case messages.MediaRejected():
                 # Permanent: the bytes are not usable media, so they are not kept.
                 await self._end("failed", outcome.reason, original=True)
+            case messages.OutOfSpace():
+                await self._out_of_space(outcome.reason)
             case messages.Failed():
-                await self._transient(outcome.message)
+                await self._failed(outcome.message)
             case None:
                 code = self.process.exitcode if self.process else None
-                await self._transient(f"the worker exited with code {code}")
+                await self._failed(f"the worker exited with code {code}")
             case _:
                 assert_never(outcome)
 
@@ -250,13 +277,35 @@ class JobRun:
         await events.video_status_changed(self.services, self.job.owner_id, self.job.public_id,
                                           "failed", reason)
 
+    async def _failed(self, error: str) -> None:
+        """The worker failed or died: its own failure, unless the disk was full."""
+        disk = await space.disk_space(self.config)
+        if not disk.floor_met:
+            await self._out_of_space(f"the disk is full ({space.describe(disk)})")
+        else:
+            await self._transient(error)
+
     async def _transient(self, error: str) -> None:
+        """An attempt used; the next one goes on from what this one wrote."""
         log.warning("job %s attempt %s failed: %s", self.job.job_id, self.job.attempts, error)
         if self.job.attempts >= self.job.max_attempts:
             await self._end("failed", f"processing failed: {error}", original=False)
             return
-        await asyncio.to_thread(remove_outputs, self.config, self.job.public_id)
-        await queue.requeue(self.db, self.job, error, 2.0 ** self.job.attempts)
-        await events.video_status_changed(self.services, self.job.owner_id, self.job.public_id,
-                                          "uploaded")
+        if await queue.requeue(self.db, self.job, error, 2.0 ** self.job.attempts):
+            await events.video_status_changed(self.services, self.job.owner_id,
+                                              self.job.public_id, "uploaded")
 
+    async def _out_of_space(self, reason: str) -> None:
+        """Not the job's fault: no attempt used. What it had not finished is removed (room
+        for the rest of the server); what it finished stays, so a ready video stays ready."""
+        log.warning("job %s ran out of disk space: %s", self.job.job_id, reason)
+        await asyncio.to_thread(remove_unfinished, self.config, self.job.public_id)
+        if self.job.interruptions + 1 >= MAX_INTERRUPTIONS:
+            await self._end("failed", f"{NO_ROOM}: {reason}", original=False)
+            return
+        shown = f"waiting for disk space: {reason}"
+        if await queue.requeue(self.db, self.job, f"{OUT_OF_SPACE}: {reason}",
+                               space_delay(self.job.interruptions), interrupted=True,
+                               shown=shown):
+            await events.video_status_changed(self.services, self.job.owner_id,
+                                              self.job.public_id, "uploaded", shown)

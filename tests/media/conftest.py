@@ -56,6 +56,11 @@ CLIPS: dict[str, Clip] = {
     "interlaced.mp4": Clip(320, 240, options={"x264-params": "tff=1", "crf": "30"}),
     "late_audio.mp4": Clip(320, 240, seconds=2.0, audio_delay=0.5, options=LOW_RATE),
     "black_lead.mp4": Clip(320, 240, seconds=3.0, black_lead=1.0, options=LOW_RATE),
+    # Long enough for a run to be stopped halfway through its segments (test_resume.py).
+    "long_360p.mp4": Clip(640, 360, seconds=12.0, gop=30, options=LOW_RATE),
+    "remux_long.mp4": Clip(
+        640, 360, seconds=8.0, gop=30, options={"crf": "32", "x264-params": "scenecut=0"}
+    ),
 }
 
 

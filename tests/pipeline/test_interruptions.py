@@ -15,7 +15,14 @@ from aiohttp.test_utils import TestClient
 from server import keys, storage
 from server.app import create_app
 from tests.helpers import User, check_openapi, sign_up
-from tests.pipeline.conftest import finished, job_row, pipeline_config, submit, wait_for
+from tests.pipeline.conftest import (
+    finished,
+    job_row,
+    pipeline_config,
+    submit,
+    video,
+    wait_for,
+)
 from tests.pipeline.hlsserve import decode_errors
 
 
@@ -69,21 +76,28 @@ async def test_killed_worker_is_retried_and_finishes(
     lowered = (os.getpriority(os.PRIO_PROCESS, 0) + 5, os.SCHED_IDLE)
     assert threads[job["worker_pid"]] == lowered
     assert len(threads) >= 4 and sum(t != lowered for t in threads.values()) <= 1, threads
+    before = (await video(client, owner, video_id))["progress"]["percent"]
     os.kill(job["worker_pid"], signal.SIGKILL)
     body = await wait_for(client, owner, video_id,
                           lambda b: b["status"] == "uploaded", timeout=10)
-    assert body["progress"] is None  # partial outputs removed, waiting for its retry
-    assert not storage.video_layout(client.app[keys.CONFIG], video_id).hls.exists()
+    # The worker's own failure uses an attempt, but what it wrote stays for the retry:
+    # the progress shown, and the whole segments of the renditions it was encoding.
+    assert body["progress"]["percent"] >= before
+    layout = storage.video_layout(client.app[keys.CONFIG], video_id)
+    kept = layout.rendition_partial("360p") / "seg_00000.m4s"
+    first_segment = (kept.stat().st_ino, kept.stat().st_mtime_ns)
     job = await job_row(client, video_id)
     # Back-off: 2 ** attempts seconds after the first failure.
     assert job["status"] == "queued" and job["run_after"] - time.time() > 1.0
     body = await wait_for(client, owner, video_id, finished, timeout=120)
     assert body["status"] == "ready", body
     job = await job_row(client, video_id)
-    assert (job["status"], job["attempts"]) == ("done", 2)
+    assert (job["status"], job["attempts"], job["interruptions"]) == ("done", 2, 0)
     assert "exited with code -9" in job["last_error"]
-    hls = storage.video_layout(client.app[keys.CONFIG], video_id).hls
-    assert await decode_errors(str(hls / "master.m3u8")) == ""
+    # The retry went on from the kept segments rather than writing them again.
+    again = layout.segment("360p", 0).stat()
+    assert (again.st_ino, again.st_mtime_ns) == first_segment
+    assert await decode_errors(str(layout.hls / "master.m3u8")) == ""
 
 
 async def test_cancel_stops_the_worker_within_a_second(

@@ -19,6 +19,7 @@ SAMPLES: list[messages.Message] = [
     messages.Done({"probe": 0.1, "transcode": 4.2}, 7.25),
     messages.MediaRejected("no decodable audio or video stream"),
     messages.Cancelled(),
+    messages.OutOfSpace("the disk is full (No space left on device)"),
     messages.Failed("OSError: disk full"),
 ]
 

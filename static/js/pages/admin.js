@@ -1,5 +1,5 @@
 import { api, items, session } from '../api.js';
-import { clear, errorBox, h, timeAgo, toast } from '../dom.js';
+import { clear, errorBox, formatBytes, h, timeAgo, toast } from '../dom.js';
 import { requireSignIn } from '../components.js';
 
 export default async function admin(main) {
@@ -27,6 +27,17 @@ export default async function admin(main) {
     }
   });
 
+  const storage = h('section', { class: 'card-form', id: 'admin-storage' }, h('h2', { text: 'Storage' }));
+  try {
+    const disk = await api('/api/admin/storage');
+    storage.append(
+      h('p', { id: 'disk-free', text: `${formatBytes(disk.free_bytes)} free of ${formatBytes(disk.total_bytes)}` }),
+      h('p', { class: 'muted', id: 'disk-floor', text: `Always kept free (uploads and processing stop short of it): ${formatBytes(disk.min_free_disk_bytes)}` }));
+    if (!disk.floor_met || disk.jobs_waiting_for_space) {
+      storage.append(h('p', { class: 'error-text', id: 'disk-waiting', text: `Processing waits for disk space (${disk.jobs_waiting_for_space} waiting).` }));
+    }
+  } catch (err) { storage.append(errorBox(err)); }
+
   const table = h('table', { class: 'table', id: 'admin-users' },
     h('thead', {}, h('tr', {}, ['User', 'Joined', 'Role', 'State', ''].map((t) => h('th', { scope: 'col', text: t })))));
   const tbody = h('tbody');
@@ -49,5 +60,5 @@ export default async function admin(main) {
         h('td', { text: timeAgo(user.created_at) }), h('td', { text: user.is_admin ? 'admin' : 'member' }), state, h('td', {}, button)));
     }
   } catch (err) { users.append(errorBox(err)); }
-  clear(main, h('h1', { text: 'Administration' }), settings, users);
+  clear(main, h('h1', { text: 'Administration' }), settings, storage, users);
 }
