@@ -38,6 +38,11 @@ COMMON_SCHEMAS: dict[str, Schema] = {"Problem": PROBLEM_SCHEMA}
 # (they let a name display as something else; Unicode TR 9, CVE-2021-42574).
 SINGLE_LINE = "^[^\\x00-\\x1f\\x7f\\u202a-\\u202e\\u2066-\\u2069]*$"
 
+# At least one character that str.strip() keeps: for text the server trims before it checks
+# that something is left. Spelled out, as \S means other things in Python and ECMA-262.
+NOT_BLANK = ("[^\\t-\\r\\x1c-\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f"
+             "\\u205f\\u3000]")
+
 
 def ref(name: str) -> Schema:
     return {"$ref": f"#/components/schemas/{name}"}
@@ -46,9 +51,9 @@ def ref(name: str) -> Schema:
 PROBLEM_CONTENT: Schema = {"application/problem+json": {"schema": ref("Problem")}}
 
 
-def path_param(name: str, description: str = "") -> Schema:
+def path_param(name: str, description: str = "", schema: Schema | None = None) -> Schema:
     return {"name": name, "in": "path", "required": True,
-            "schema": {"type": "string"}, "description": description or name}
+            "schema": schema or {"type": "string"}, "description": description or name}
 
 
 def query_param(name: str, schema: Schema, description: str = "") -> Schema:
@@ -60,6 +65,9 @@ def header_param(name: str, description: str, required: bool = False) -> Schema:
     return {"name": name, "in": "header", "required": required,
             "schema": {"type": "string"}, "description": description}
 
+
+# A row id: what server/validation.parse_id reads.
+ROW_ID: Schema = {"type": "integer", "minimum": 1, "maximum": 2**63 - 1}
 
 CURSOR_PARAMS = [
     query_param("cursor", {"type": "string"}, "opaque cursor from a previous page"),
@@ -138,7 +146,9 @@ def build_document(modules: Iterable[ModuleType]) -> dict[str, Any]:
             "title": "Reelhouse API",
             "version": "0.1.0",
             "description": "Self-hosted video: accounts, uploads (tus 1.0.0), HLS playback, "
-            "channels, comments and live notifications. Errors are RFC 9457 problem details.",
+            "channels, comments and live notifications. Errors are RFC 9457 problem details. "
+            "No string of a JSON body may hold U+0000 or an unpaired surrogate (400): "
+            "SQLite and UTF-8 readers downstream take neither.",
         },
         "servers": [{"url": "/"}],
         "paths": dict(sorted(paths.items())),

@@ -61,6 +61,20 @@ def validate(data: Any, schema: dict[str, Any]) -> None:
         ])
 
 
+# SQLite's INTEGER is 64-bit signed: a larger number in a query is an OverflowError, not a
+# row that is missing.
+MAX_ID = 2**63 - 1
+
+
+def parse_id(raw: str) -> int | None:
+    """A row id given as text (a path or query parameter): ASCII digits from 1 to MAX_ID,
+    else None (int() also reads " 7", "+7", "7_0" and other scripts' digits)."""
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 19:
+        return None
+    value = int(raw)
+    return value if 1 <= value <= MAX_ID else None
+
+
 def _reject_constant(name: str) -> Any:
     # NaN and Infinity are not JSON (RFC 8259 section 6), though Python's parser takes them.
     raise ValueError(f"{name} is not a JSON number")

@@ -88,13 +88,14 @@ PATHS = {
             "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
                 "type": "object", "required": ["file"],
                 "properties": {
-                    "file": {"type": "string", "format": "binary"},
-                    "title": {"type": "string", "maxLength": 200},
-                    "description": {"type": "string"},
+                    "file": {"type": "string", "format": "binary", "description": "audio or "
+                             "video; its file name (any Unicode name) is kept"},
+                    "title": {"type": "string", "maxLength": metadata.MAX_TITLE},
+                    "description": {"type": "string", "maxLength": metadata.MAX_DESCRIPTION},
                     "privacy": {"enum": ["public", "unlisted", "private"]},
                     "channel": {"type": "string", "description": "channel id or handle"},
                 },
-            }}}},
+            }, "encoding": {"file": {"contentType": "video/*, audio/*"}}}}},
         },
     },
 }

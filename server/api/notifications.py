@@ -7,9 +7,10 @@ from aiohttp import web
 from server import events, keys
 from server.errors import NotFound
 from server.identity import require_user
-from server.openapi import CURSOR_PARAMS, op, path_param, ref
+from server.openapi import CURSOR_PARAMS, ROW_ID, op, path_param, ref
 from server.social import notifications
 from server.social.paging import page_request, page_schema
+from server.validation import parse_id
 
 NOTIFICATION = {
     "type": "object", "required": ["id", "kind", "read", "created_at", "data"],
@@ -34,7 +35,7 @@ PATHS = {
     },
     "/api/notifications/{notification_id}/read": {
         "post": op("Mark one notification read", tag="notifications",
-                   params=[path_param("notification_id", "the notification's id")],
+                   params=[path_param("notification_id", "the notification's id", ROW_ID)],
                    responses={200: ref("Notification")}),
     },
     "/api/notifications/read-all": {
@@ -54,10 +55,11 @@ async def inbox(request: web.Request) -> web.Response:
 async def mark_read(request: web.Request) -> web.Response:
     viewer = require_user(request)
     raw = request.match_info["notification_id"]
-    if not raw.isdigit():
+    notification_id = parse_id(raw)
+    if notification_id is None:
         raise NotFound(f"no notification '{raw[:40]}'")
     db = request.app[keys.DB]
-    row = await notifications.mark_read(db, viewer.user_id, int(raw))
+    row = await notifications.mark_read(db, viewer.user_id, notification_id)
     events.notifications_read(request.app[keys.SERVICES], viewer.user_id,
                               await notifications.unread_count(db, viewer.user_id))
     return web.json_response(notifications.notification_json(row))

@@ -276,9 +276,20 @@ def _media_op(summary: str, content_type: str, *extra_params: dict[str, Any]) ->
               responses={200: None, 304: None})
     # CORS preflights (answered by the edge) and plain OPTIONS (what the path allows).
     options = op("CORS preflight for " + summary, tag="playback", auth="none",
-                 params=[path_param("video_id", "the video's public id"), *extra_params],
+                 params=[path_param("video_id", "the video's public id"),
+                         *(p for p in extra_params if p["in"] == "path")],
                  responses={204: None})
     return {"get": get, "head": head, "options": options}
+
+
+def _original_op(operations: dict[str, Any]) -> dict[str, Any]:
+    """The original goes out typed as the probe found it, when that type is on the safe
+    list (`original` above), else as application/octet-stream."""
+    for status in ("200", "206"):
+        content = operations["get"]["responses"][status]["content"]
+        for media_type in sorted(SAFE_MEDIA_TYPES):
+            content[media_type] = {"schema": {"type": "string"}}
+    return operations
 
 
 _RENDITION = path_param("rendition", "a rendition's name, e.g. 720p or audio")
@@ -299,10 +310,11 @@ PATHS = {
         _RENDITION, _SEGMENT),
     f"{_V}/progressive/{{file}}": _media_op(
         "one rendition as a single seekable MP4 (<rendition>.mp4)", "video/mp4", _FILE),
-    f"{_V}/original": _media_op(
+    f"{_V}/original": _original_op(_media_op(
         "the uploaded file as an attachment, when the owner allows downloads",
         "application/octet-stream",
-        query_param("download", {"enum": ["1"]}, "accepted for old links; always an attachment")),
+        query_param("download", {"type": "string"},
+                    "any value, read by nobody: accepted for old links (always an attachment)"))),
     f"{_V}/poster.jpg": _media_op("poster frame", "image/jpeg"),
     f"{_V}/storyboard/{{file}}": _media_op(
         "seek preview sprites and their WebVTT index", "text/vtt", _FILE),

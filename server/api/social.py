@@ -9,11 +9,21 @@ from aiohttp import web
 from server import channels, events, keys
 from server.errors import ValidationFailed, field_error
 from server.identity import current_viewer, require_user
-from server.openapi import CURSOR_PARAMS, link, op, path_param, query_param, ref, with_links
+from server.openapi import (
+    CURSOR_PARAMS,
+    NOT_BLANK,
+    ROW_ID,
+    link,
+    op,
+    path_param,
+    query_param,
+    ref,
+    with_links,
+)
 from server.social import comments, likes, subscriptions
 from server.social.feed import subscription_feed
 from server.social.paging import page_request, page_schema
-from server.validation import json_body, optional_json_body
+from server.validation import MAX_ID, json_body, optional_json_body, parse_id
 from server.videos import visible_video
 
 NOTIFY = {"enum": list(subscriptions.NOTIFY),
@@ -22,12 +32,15 @@ SUBSCRIBE_BODY: dict[str, Any] = {"type": "object", "additionalProperties": Fals
                                   "properties": {"notify": NOTIFY}}
 NOTIFY_BODY: dict[str, Any] = {"type": "object", "additionalProperties": False,
                                "required": ["notify"], "properties": {"notify": NOTIFY}}
-COMMENT_TEXT = {"type": "string", "description": f"1 to {comments.MAX_LENGTH} characters "
-                "once surrounding white space is trimmed"}
+# Not blank (the pattern), and at most MAX_LENGTH once trimmed, which no maxLength says:
+# the server validates bodies with this very schema.
+COMMENT_TEXT = {"type": "string", "minLength": 1, "pattern": NOT_BLANK,
+                "description": f"1 to {comments.MAX_LENGTH} characters once surrounding "
+                "white space is trimmed"}
 COMMENT_BODY: dict[str, Any] = {
     "type": "object", "additionalProperties": False, "required": ["body"],
     "properties": {"body": COMMENT_TEXT,
-                   "parent_id": {"type": ["integer", "null"],
+                   "parent_id": {"anyOf": [ROW_ID, {"type": "null"}],
                                  "description": "the comment this one answers"}},
 }
 EDIT_BODY: dict[str, Any] = {"type": "object", "additionalProperties": False,
@@ -74,8 +87,8 @@ SCHEMAS = {
 }
 CHANNEL_ID = path_param("channel_id", "the channel's id or handle")
 VIDEO_ID = path_param("video_id", "the video's public id")
-COMMENT_ID = path_param("comment_id", "the comment's id")
-PARENT = query_param("parent_id", {"type": "integer"},
+COMMENT_ID = path_param("comment_id", "the comment's id", ROW_ID)
+PARENT = query_param("parent_id", ROW_ID,
                      "list the replies to this comment instead of the top-level comments")
 _COMMENT = "/api/videos/{video_id}/comments/{comment_id}"
 PATHS = {
@@ -129,10 +142,11 @@ PATHS = {
 def _int_param(name: str, source: str | None) -> int | None:
     if source is None:
         return None
-    try:
-        return int(source)
-    except ValueError:
-        raise ValidationFailed([field_error(name, "must be an integer")]) from None
+    value = parse_id(source)
+    if value is None:
+        raise ValidationFailed([field_error(name, "must be a comment id: an integer from 1 to "
+                                                  f"{MAX_ID}")])
+    return value
 
 
 async def subscribe(request: web.Request) -> web.Response:

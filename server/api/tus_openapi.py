@@ -19,15 +19,28 @@ def _enum_header(name: str, values: list[str], description: str,
 TUS_RESUMABLE = _enum_header("Tus-Resumable", [TUS_VERSION],
                              "protocol version; without it 412 (tus core protocol)")
 UPLOAD_PARAM = path_param("upload_id", "the upload's id (last segment of its Location)")
-OFFSET = header_param("Upload-Offset", "byte offset this chunk starts at", True)
-LENGTH = header_param("Upload-Length", "total size in bytes (or later, when deferred)")
-DEFER = header_param("Upload-Defer-Length", "'1' when the size is not known yet")
+
+
+def _pattern_header(name: str, pattern: str, description: str,
+                    required: bool = False) -> dict[str, Any]:
+    return {**header_param(name, description, required),
+            "schema": {"type": "string", "pattern": pattern}}
+
+
+OFFSET = _pattern_header("Upload-Offset", "^[0-9]{1,19}$", "byte offset this chunk starts at",
+                         True)
+LENGTH = _pattern_header("Upload-Length", "^[0-9]{1,19}$",
+                         "total size in bytes (or later, when deferred)")
+DEFER = _enum_header("Upload-Defer-Length", ["1"], "'1' when the size is not known yet",
+                     False)
 METADATA = header_param(
     "Upload-Metadata", "comma-separated 'key base64(value)': filename (any Unicode name, "
     "base64 of its UTF-8), filetype, title, description, privacy (public|unlisted|private), "
     "channel (id or handle)")
-CONCAT = header_param("Upload-Concat", "'partial', or 'final;<url> <url> ...'")
-CHECKSUM = header_param("Upload-Checksum", "'<sha1|md5|sha256> <base64 digest>' of the chunk")
+CONCAT = _pattern_header("Upload-Concat", "^(partial|final;.+)$",
+                         "'partial', or 'final;<url> <url> ...'")
+CHECKSUM = _pattern_header("Upload-Checksum", "^(sha1|md5|sha256) [A-Za-z0-9+/]+={0,2}$",
+                           "'<sha1|md5|sha256> <base64 digest>' of the chunk")
 
 
 def _override(methods: list[str], required: bool = True) -> dict[str, Any]:
@@ -91,9 +104,8 @@ PATHS = {
             [], {204: None}, auth="none")),
         "post": _created(_tus(
             "tus creation (with upload): creates the upload and its video; answers Location "
-            "and Video-Id. With X-HTTP-Method-Override: OPTIONS, discovery",
-            [TUS_RESUMABLE, LENGTH, DEFER, METADATA, CONCAT,
-             _override(["POST", "OPTIONS"], required=False)],
+            "and Video-Id. X-HTTP-Method-Override: OPTIONS makes it discovery instead (204)",
+            [TUS_RESUMABLE, LENGTH, DEFER, METADATA, CONCAT],
             {201: None, 204: None, 400: None, 405: None, 412: None, 413: None, 415: None,
              507: None}, body=True)),
         "get": _tus("X-HTTP-Method-Override: OPTIONS (discovery) for clients that cannot send "
@@ -106,22 +118,18 @@ PATHS = {
                                    {204: None}, auth="none")),
         "head": _tus("tus offset: Upload-Offset is the number of bytes on disk",
                      [UPLOAD_PARAM, TUS_RESUMABLE], {200: None, **_UPLOAD_ERRORS}),
-        "get": _tus("X-HTTP-Method-Override: HEAD (the offset) or OPTIONS, for clients that "
-                    "cannot send those methods; a GET stands for nothing else",
-                    [UPLOAD_PARAM, {**TUS_RESUMABLE, "required": False},
-                     _override(["HEAD", "OPTIONS"])],
+        "get": _tus("X-HTTP-Method-Override: HEAD (the offset), for clients that cannot "
+                    "send HEAD; OPTIONS too (discovery, 204); a GET stands for nothing else",
+                    [UPLOAD_PARAM, TUS_RESUMABLE, _override(["HEAD"])],
                     {200: None, 204: None, 405: None, **_UPLOAD_ERRORS}),
         "patch": _tus("tus chunk: appends the body at Upload-Offset",
                       [UPLOAD_PARAM, TUS_RESUMABLE, OFFSET, LENGTH, CHECKSUM],
                       {**_PATCH_RESPONSES, 400: None, **_UPLOAD_ERRORS}, body=True),
         "delete": _tus("tus termination: removes the upload and its unfinished video",
                        [UPLOAD_PARAM, TUS_RESUMABLE], {204: None, **_UPLOAD_ERRORS}),
-        "post": _tus("X-HTTP-Method-Override: PATCH, DELETE, HEAD or OPTIONS, for clients "
-                     "that can send only POST",
-                     [UPLOAD_PARAM, TUS_RESUMABLE,
-                      _override(["PATCH", "DELETE", "HEAD", "OPTIONS"]),
-                      {**OFFSET, "required": False, "description": "with PATCH"},
-                      {**LENGTH, "description": "with PATCH, when deferred"}, CHECKSUM],
+        "post": _tus("X-HTTP-Method-Override: PATCH, DELETE or HEAD (OPTIONS too), for "
+                     "clients that can send only POST; with PATCH, the headers and body of a "
+                     "PATCH", [UPLOAD_PARAM, TUS_RESUMABLE, _override(["PATCH", "DELETE", "HEAD"])],
                      {200: None, **_PATCH_RESPONSES, 400: None, 405: None,
                       **_UPLOAD_ERRORS}, body=True),
     },

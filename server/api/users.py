@@ -9,8 +9,8 @@ from aiohttp import web
 from server import accounts, events, keys, sessions
 from server.errors import BadRequest
 from server.identity import require_admin, require_session, require_user
-from server.openapi import SINGLE_LINE, link, op, path_param, ref, with_links
-from server.validation import json_body
+from server.openapi import ROW_ID, SINGLE_LINE, link, op, path_param, ref, with_links
+from server.validation import json_body, parse_id
 from server.viewer import ALL_SCOPES
 from server.workers import space
 
@@ -23,6 +23,13 @@ def _password(min_length: int) -> dict[str, Any]:
     return {"type": "string", "minLength": min_length, "maxLength": 1024}
 
 
+# Explicit classes rather than \s, which means more in Python's re (the validator's) than
+# in ECMA-262 (what clients and generators read): no space, control character or second @.
+_NOT_IN_EMAIL = ("@\\x00-\\x20\\x7f-\\xa0\\u1680\\u2000-\\u200b\\u2028\\u2029\\u202f\\u205f"
+                 "\\u3000\\ufeff")
+EMAIL_PATTERN = f"^[^{_NOT_IN_EMAIL}]+@[^{_NOT_IN_EMAIL}]+$"
+
+
 def register_body(min_length: int) -> dict[str, Any]:
     return {
         "type": "object",
@@ -31,7 +38,7 @@ def register_body(min_length: int) -> dict[str, Any]:
         "properties": {
             "username": USERNAME,
             "password": _password(min_length),
-            "email": {"type": "string", "maxLength": 254, "pattern": "^[^@\\s]+@[^@\\s]+$"},
+            "email": {"type": "string", "maxLength": 254, "pattern": EMAIL_PATTERN},
         },
     }
 
@@ -57,7 +64,7 @@ PROFILE_BODY: dict[str, Any] = {
         "display_name": DISPLAY_TEXT,
         "bio": {"type": "string", "maxLength": 2000},
         "email": {"anyOf": [
-            {"type": "string", "maxLength": 254, "pattern": "^[^@\\s]+@[^@\\s]+$"},
+            {"type": "string", "maxLength": 254, "pattern": EMAIL_PATTERN},
             {"type": "null"}]},
         "preferences": PREFERENCES,
     },
@@ -172,7 +179,8 @@ PATHS = {
     "/api/admin/users": {"get": op("All users (admin)", tag="admin",
                                    responses={200: _list_of("UserSummary")})},
     "/api/admin/users/{user_id}": {"patch": op(
-        "Disable or enable a user (admin)", tag="admin", params=[path_param("user_id")],
+        "Disable or enable a user (admin)", tag="admin",
+        params=[path_param("user_id", "the user's id", ROW_ID)],
         body=ADMIN_USER_BODY, responses={200: ref("UserSummary")})},
     "/api/admin/settings": {
         "get": op("Instance settings (admin)", tag="admin",
@@ -265,10 +273,9 @@ async def admin_users(request: web.Request) -> web.Response:
 
 async def admin_update_user(request: web.Request) -> web.Response:
     viewer = require_admin(request)
-    try:
-        user_id = int(request.match_info["user_id"])
-    except ValueError as exc:
-        raise BadRequest("the user id must be a number") from exc
+    user_id = parse_id(request.match_info["user_id"])
+    if user_id is None:
+        raise BadRequest("the user id must be a number from 1 to 2^63 - 1")
     body = await json_body(request, ADMIN_USER_BODY)
     db = request.app[keys.DB]
     await accounts.set_disabled(db, viewer.user_id, user_id, body["disabled"])

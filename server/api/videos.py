@@ -121,8 +121,11 @@ _NEXT = (
 def video_links(video_id: str) -> dict[str, Schema]:
     """Links from an answer that names a new video (`video_id`, a runtime expression) to
     what its owner may do with it next."""
-    return {name: link(path, method, summary, {"video_id": video_id})
-            for name, method, path, summary in _NEXT}
+    links = {name: link(path, method, summary, {"video_id": video_id})
+             for name, method, path, summary in _NEXT}
+    # A first comment, not a reply to some comment that may not exist.
+    links["PostComment"]["requestBody"] = {"body": "First!"}
+    return links
 
 
 PATHS = {
