@@ -15,6 +15,11 @@ readers in server/ alike.
     .storyboard.partial/           a storyboard being written, with its tiles so far
                                    (tile_NNNNN.jpg) until the sprites are made from them
     .<name>.tmp                    any file being written, renamed to <name> when whole
+    g<N>/                          generation N of the outputs above (hls/, hls-ts/,
+                                   poster.jpg, storyboard/), made when the video is
+                                   processed again: new names, so no cache, however long
+                                   it keeps a file, ever serves an old file for a new one.
+                                   Generation 0 is the video's directory itself.
 """
 
 from __future__ import annotations
@@ -65,17 +70,37 @@ def temporary(path: Path) -> Path:
 
 @dataclass(frozen=True)
 class VideoLayout:
-    """One video's directory. Names are checked by the patterns above before they get here."""
+    """One video's directory and one generation of its outputs (0: the first). Names are
+    checked by the patterns above before they get here."""
 
     root: Path
+    generation: int = 0
 
     @property
     def original(self) -> Path:
         return self.root / ORIGINAL
 
     @property
+    def out(self) -> Path:
+        """Where this generation's outputs are."""
+        return self.root / f"g{self.generation}" if self.generation else self.root
+
+    def of_generation(self, generation: int) -> VideoLayout:
+        return VideoLayout(self.root, generation)
+
+    def outputs(self) -> list[Path]:
+        """Every file and folder this generation's runs write (the original excepted)."""
+        if self.generation:
+            return [self.out]
+        names = (HLS, HLS_TS, POSTER, STORYBOARD, f".{STORYBOARD}.partial")
+        found = [self.out / name for name in names]
+        if self.out.is_dir():
+            found += [p for p in self.out.iterdir() if TEMPORARY_NAME.match(p.name)]
+        return found
+
+    @property
     def hls(self) -> Path:
-        return self.root / HLS
+        return self.out / HLS
 
     @property
     def master(self) -> Path:
@@ -97,19 +122,19 @@ class VideoLayout:
         return self.rendition(name) / segment_name(index)
 
     def ts_segment(self, name: str, index: int) -> Path:
-        return self.root / HLS_TS / name / ts_segment_name(index)
+        return self.out / HLS_TS / name / ts_segment_name(index)
 
     @property
     def poster(self) -> Path:
-        return self.root / POSTER
+        return self.out / POSTER
 
     @property
     def storyboard(self) -> Path:
-        return self.root / STORYBOARD
+        return self.out / STORYBOARD
 
     @property
     def storyboard_partial(self) -> Path:
-        return self.root / f".{STORYBOARD}.partial"
+        return self.out / f".{STORYBOARD}.partial"
 
     @property
     def storyboard_index(self) -> Path:
@@ -122,7 +147,7 @@ class VideoLayout:
         """What a run writes but has not finished: partial renditions and storyboard, and
         temporary files. Finished renditions, playlists, the poster and the original are not."""
         found: list[Path] = []
-        for directory in (self.root, self.hls):
+        for directory in (self.out, self.hls):
             if not directory.is_dir():
                 continue
             for path in directory.iterdir():

@@ -85,6 +85,9 @@ class Config:
     ladder: str = _setting(
         "2160,1440,1080,720,480,360,240", "rungs by their short side, highest first"
     )
+    replaced_ladder_seconds: int = _setting(
+        6 * 3600, "how long a video processed again keeps its previous ladder for the players"
+        " that began with it (a player keeps the playlists it loaded for the whole film)")
     max_duration_seconds: int = _setting(4 * 3600, "longest video accepted")
     max_resolution: int = _setting(4320, "largest short side accepted")
     segment_seconds: float = _setting(6.0, "target HLS segment duration")

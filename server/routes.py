@@ -83,6 +83,8 @@ ROUTES: tuple[Route, ...] = (
     Route("DELETE", _V, videos.delete_video),
     Route("POST", f"{_V}/progress", videos.post_progress),
     Route("POST", f"{_V}/cancel", job_api.cancel_processing),
+    Route("POST", f"{_V}/reprocess", job_api.reprocess),
+    Route("POST", "/api/admin/reprocess-failed", job_api.reprocess_failed),
     # Uploads: tus 1.0.0, each URL's methods through one dispatcher that also honours
     # X-HTTP-Method-Override (a GET answers HEAD too), and simple multipart
     *(Route(method, "/api/uploads", tus_api.creation_url, "upload")

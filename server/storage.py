@@ -2,6 +2,7 @@
 
     uploads/<upload-id>            bytes of an unfinished tus upload
     media/<video-id>/              one video's files, named by media/layout.py
+    media/<video-id>/g<N>/         generation N of its outputs (processed again)
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ def video_dir(config: Config, public_id: str) -> Path:
     return config.media_dir / public_id
 
 
-def video_layout(config: Config, public_id: str) -> VideoLayout:
-    return VideoLayout(video_dir(config, public_id))
+def video_layout(config: Config, public_id: str, generation: int = 0) -> VideoLayout:
+    return VideoLayout(video_dir(config, public_id), generation)
 
 
 def original_path(config: Config, public_id: str) -> Path:

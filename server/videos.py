@@ -102,22 +102,34 @@ async def resolve_upload_channel(db: Database, user_id: int, wanted: str | None)
     return row
 
 
-def _media_url(public_id: str, tail: str, grant: str | None) -> str:
+GENERATION_PARAM = "g"
+
+
+def _media_url(public_id: str, tail: str, grant: str | None, generation: int) -> str:
+    """A generation past the first is named in the query (media/layout.py: a video
+    processed again has new URLs, so no cache serves an old file for a new one)."""
+    query = [f"{GENERATION_PARAM}={generation}"] if generation else []
+    if grant:
+        query.append(f"sig={quote(grant, safe='')}")
     url = f"/api/videos/{public_id}/{tail}"
-    return f"{url}?sig={quote(grant, safe='')}" if grant else url
+    return f"{url}?{'&'.join(query)}" if query else url
 
 
 async def media_links(
     db: Database, video: Row, viewer: Viewer | None, grant: str | None
 ) -> dict[str, Any]:
     """Every way to play the video; URLs carry the viewer's media grant when given."""
-    public_id = video["public_id"]
+    public_id, generation = video["public_id"], video["generation"]
+
+    def url(tail: str) -> str:
+        return _media_url(public_id, tail, grant, generation)
+
     rows = await db.fetch_all(
         "SELECT name, kind, width, height FROM renditions WHERE video_id = ?"
         " ORDER BY kind DESC, height DESC, name", (video["id"],))
     playable = bool(rows)
     progressive = [
-        {"name": r["name"], "url": _media_url(public_id, f"progressive/{r['name']}.mp4", grant),
+        {"name": r["name"], "url": url(f"progressive/{r['name']}.mp4"),
          "width": r["width"], "height": r["height"]}
         for r in rows if r["kind"] == "video"
     ]
@@ -127,14 +139,14 @@ async def media_links(
     has_thumbs = video["status"] == "ready" and any(r["kind"] == "video" for r in rows)
     return {
         "streams": {
-            "hls": _media_url(public_id, "hls/master.m3u8", grant) if playable else None,
-            "hls_ts": _media_url(public_id, "hls-ts/master.m3u8", grant) if playable else None,
+            "hls": url("hls/master.m3u8") if playable else None,
+            "hls_ts": url("hls-ts/master.m3u8") if playable else None,
             "progressive": progressive,
-            "original": _media_url(public_id, "original", grant) if offer_original else None,
+            # The original is the same file in every generation.
+            "original": _media_url(public_id, "original", grant, 0) if offer_original else None,
         },
-        "poster": _media_url(public_id, "poster.jpg", grant) if has_thumbs else None,
-        "storyboard": (_media_url(public_id, "storyboard/storyboard.vtt", grant)
-                       if has_thumbs else None),
+        "poster": url("poster.jpg") if has_thumbs else None,
+        "storyboard": url("storyboard/storyboard.vtt") if has_thumbs else None,
     }
 
 
@@ -178,9 +190,19 @@ async def video_json(
         # of the original too, for whoever may have that).
         "original_filename": (video["original_filename"] or None)
         if can_manage(viewer, video) else None,
+        # A ready video being processed again (its owner's business too).
+        "processing_again": can_manage(viewer, video) and video["status"] == "ready"
+        and await _processing_again(db, video["id"]),
         **await media_links(db, video, viewer, grant),
         "resume_position": await _resume(db, video["id"], viewer_key),
     }
+
+
+async def _processing_again(db: Database, video_key: int) -> bool:
+    return await db.fetch_value(
+        "SELECT 1 FROM jobs j JOIN videos v ON v.id = j.video_id WHERE j.video_id = ?"
+        " AND j.status IN ('queued', 'running') AND j.generation > v.generation",
+        (video_key,)) is not None
 
 
 async def _resume(db: Database, video_key: int, viewer_key: str | None) -> float | None:

@@ -33,6 +33,7 @@ from server.playback.access import SIG_PARAM, Access, authorize
 from server.playback.files import FilePart, send_parts
 from server.playback.ranges import http_date
 from server.playback.state import PlaybackState
+from server.videos import GENERATION_PARAM
 
 PROGRESSIVE_FILE = re.compile(r"^([A-Za-z0-9_-]{1,40})\.mp4$")
 # CORS itself is the edge's (server/edge/cors.py, on every answer of a media route); these
@@ -54,6 +55,18 @@ def media(handler: Handler) -> Handler:
     return wrapper
 
 
+def generation(request: web.Request) -> int:
+    """`?g=N`: the generation of the outputs asked for (media/layout.py); none is the
+    first. Whichever generations are on disk are served: the current one, and the one it
+    replaced for as long as it is kept."""
+    raw = request.query.get(GENERATION_PARAM)
+    if raw is None:
+        return 0
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 9):
+        raise NotFound("no such generation of this video's media")
+    return int(raw)
+
+
 async def _authorized(request: web.Request) -> tuple[PlaybackState, Access, VideoLayout]:
     """The id is one the database knows, so its folder is safe to name."""
     app = request.app
@@ -62,7 +75,8 @@ async def _authorized(request: web.Request) -> tuple[PlaybackState, Access, Vide
     viewer = current_viewer(request)
     access = await authorize(app[keys.DB], app[keys.SIGNER], st.videos, public_id, viewer,
                              viewer_key(request, viewer), request.query.get(SIG_PARAM))
-    return st, access, storage.video_layout(request.app[keys.CONFIG], public_id)
+    return st, access, storage.video_layout(request.app[keys.CONFIG], public_id,
+                                            generation(request))
 
 
 def _part(request: web.Request, name: str, pattern: re.Pattern[str]) -> re.Match[str]:
@@ -104,11 +118,21 @@ def _conditional(request: web.Request) -> bool:
     return any(name in headers for name in CONDITIONAL)
 
 
+def _carried(request: web.Request, access: Access) -> str | None:
+    """The query every URI a playlist lists carries down: its generation and the grant."""
+    query = []
+    if gen := generation(request):
+        query.append(f"{GENERATION_PARAM}={gen}")
+    if sig := _grant_for_playlist(request, access):
+        query.append(f"{SIG_PARAM}={quote(sig, safe='')}")
+    return "&".join(query) or None
+
+
 async def _text(request: web.Request, path: str, flavour: str, content_type: str,
                 st: PlaybackState, access: Access) -> web.StreamResponse:
-    sig = _grant_for_playlist(request, access)
-    rendered = st.playlists.fresh(path, sig, flavour) or await st.playlists.get(
-        path, sig, flavour)
+    carried = _carried(request, access)
+    rendered = st.playlists.fresh(path, carried, flavour) or await st.playlists.get(
+        path, carried, flavour)
     gz = accepts_gzip(request.headers.get(hdrs.ACCEPT_ENCODING))
     body, validators = ((rendered.gzipped, rendered.gzip_validators) if gz
                         else (rendered.body, rendered.validators))
@@ -263,6 +287,9 @@ def _media_op(summary: str, content_type: str, *extra_params: dict[str, Any]) ->
     params = [
         path_param("video_id", "the video's public id"), *extra_params,
         query_param("sig", {"type": "string"}, "signed media grant from GET /api/videos/{id}"),
+        query_param(GENERATION_PARAM, {"type": "integer", "minimum": 0, "maximum": 999_999_999},
+                    "generation of the outputs (a video processed again has a new one; the "
+                    "URLs from GET /api/videos/{id} name it)"),
         header_param("Range", "RFC 9110 byte ranges"),
         header_param("If-Range", "an ETag or HTTP date"),
         header_param("If-None-Match", "ETags"),

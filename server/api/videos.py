@@ -45,6 +45,9 @@ VIDEO = {
         "can_manage": {"type": "boolean"},
         "original_filename": {"type": ["string", "null"], "description": "the uploaded file's "
                               "name as given, in any script (to the owner; null for others)"},
+        "processing_again": {"type": "boolean", "description": "a ready video is being "
+                             "processed again; it plays its current ladder until the new one "
+                             "is complete (POST /api/videos/{id}/reprocess)"},
         "streams": {
             "type": "object",
             "required": ["hls", "hls_ts", "progressive", "original"],

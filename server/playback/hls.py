@@ -1,6 +1,7 @@
 """HLS playlists as served: the stored fMP4 playlists, or their MPEG-TS flavour, with the
-viewer's media grant carried down to every URI (RFC 8216 4.3.2.5 `URI=` attributes and
-plain URI lines), gzip-compressed when the client accepts it.
+request's query (its generation, the viewer's media grant) carried down to every URI
+(RFC 8216 4.3.2.5 `URI=` attributes and plain URI lines), gzip-compressed when the client
+accepts it.
 
 Playlists are small and requested often, so each rendered body (and its gzip form) is kept
 in memory, checked against the file's modification time at most once a second.
@@ -15,7 +16,6 @@ import os
 import re
 import time
 from dataclasses import dataclass
-from urllib.parse import quote
 
 from server.playback.ranges import Validators
 
@@ -34,10 +34,11 @@ class Rendered:
     gzip_validators: Validators
 
 
-def _with_sig(uri: str, sig: str | None) -> str:
-    if not sig:
+def _with_query(uri: str, query: str | None) -> str:
+    """`query` is already encoded (`g=2&sig=...`)."""
+    if not query:
         return uri
-    return f"{uri}{'&' if '?' in uri else '?'}sig={quote(sig, safe='')}"
+    return f"{uri}{'&' if '?' in uri else '?'}{query}"
 
 
 def _to_ts(line: str) -> str | None:
@@ -52,24 +53,24 @@ def _to_ts(line: str) -> str | None:
     return f"{match.group(1)}.ts" if match else line
 
 
-def rewrite_vtt(text: str, sig: str | None) -> str:
-    """Storyboard cues name sprite images (`sprite_000.jpg#xywh=...`): the grant goes
+def rewrite_vtt(text: str, query: str | None) -> str:
+    """Storyboard cues name sprite images (`sprite_000.jpg#xywh=...`): the query goes
     before the fragment."""
-    if not sig:
+    if not query:
         return text
     out = []
     for line in text.splitlines():
         if not line.startswith(("WEBVTT", "NOTE")) and "-->" not in line and line.strip():
             uri, hash_, fragment = line.strip().partition("#")
-            line = _with_sig(uri, sig) + hash_ + fragment
+            line = _with_query(uri, query) + hash_ + fragment
         out.append(line)
     return "\n".join(out) + "\n"
 
 
-def rewrite(text: str, sig: str | None, flavour: str) -> str:
+def rewrite(text: str, query: str | None, flavour: str) -> str:
     """flavour: "fmp4" (as stored), "ts" (MPEG-TS segments, no init map) or "vtt"."""
     if flavour == "vtt":
-        return rewrite_vtt(text, sig)
+        return rewrite_vtt(text, query)
     ts = flavour == "ts"
     out: list[str] = []
     for line in text.splitlines():
@@ -79,9 +80,9 @@ def rewrite(text: str, sig: str | None, flavour: str) -> str:
                 continue
             line = converted
         if line.startswith("#"):
-            line = _URI_ATTR.sub(lambda m: f'URI="{_with_sig(m.group(1), sig)}"', line)
+            line = _URI_ATTR.sub(lambda m: f'URI="{_with_query(m.group(1), query)}"', line)
         elif line.strip():
-            line = _with_sig(line.strip(), sig)
+            line = _with_query(line.strip(), query)
         out.append(line)
     return "\n".join(out) + "\n"
 
@@ -92,8 +93,8 @@ def _read(path: str) -> tuple[int, str]:
         return mtime, fh.read()
 
 
-def _render(text: str, mtime_ns: int, sig: str | None, flavour: str) -> Rendered:
-    body = rewrite(text, sig, flavour).encode()
+def _render(text: str, mtime_ns: int, query: str | None, flavour: str) -> Rendered:
+    body = rewrite(text, query, flavour).encode()
     digest = hashlib.blake2b(body, digest_size=12).hexdigest()
     seconds = mtime_ns // 1_000_000_000
     return Rendered(
@@ -126,21 +127,21 @@ class PlaylistCache:
         self._sources[path] = (now + RECHECK_SECONDS, mtime, text)
         return mtime, text
 
-    def fresh(self, path: str, sig: str | None, flavour: str) -> Rendered | None:
+    def fresh(self, path: str, query: str | None, flavour: str) -> Rendered | None:
         """The rendered playlist when nothing needs checking (no await on the hot path)."""
         source = self._sources.get(path)
         if source is None or source[0] <= time.monotonic():
             return None
-        hit = self._rendered.get((path, flavour, sig))
+        hit = self._rendered.get((path, flavour, query))
         return hit[1] if hit is not None and hit[0] == source[1] else None
 
-    async def get(self, path: str, sig: str | None, flavour: str) -> Rendered:
+    async def get(self, path: str, query: str | None, flavour: str) -> Rendered:
         mtime, text = await self._source(path)
-        key = (path, flavour, sig)
+        key = (path, flavour, query)
         hit = self._rendered.get(key)
         if hit is not None and hit[0] == mtime:
             return hit[1]
-        rendered = _render(text, mtime, sig, flavour)
+        rendered = _render(text, mtime, query, flavour)
         if len(self._rendered) > MAX_ENTRIES:
             self._rendered.clear()
         self._rendered[key] = (mtime, rendered)

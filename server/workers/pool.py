@@ -23,6 +23,7 @@ import functools
 import logging
 import multiprocessing
 import os
+import time
 from multiprocessing import forkserver
 from pathlib import Path
 
@@ -30,11 +31,12 @@ from prometheus_client import Gauge
 
 from server.services import Services
 from server.workers import queue, space
-from server.workers.queue import MAX_INTERRUPTIONS, Claimed
-from server.workers.runner import INTERRUPTED, TOO_OFTEN, JobRun, remove_outputs
+from server.workers.queue import MAX_INTERRUPTIONS
+from server.workers.runner import INTERRUPTED, TOO_OFTEN, JobRun, end, remove_outputs
 
 log = logging.getLogger(__name__)
 
+RETIRE_SECONDS = 30.0  # how often retired generations are looked for
 POLL_SECONDS = 1.0  # queued jobs are also picked up at once when `wake` is called
 GONE_SECONDS = 3.0  # at start-up, how long a previous server's worker may take to exit
 CANCEL_WAIT_SECONDS = 5.0
@@ -92,15 +94,12 @@ class WorkerPool:
     async def recover(self) -> None:
         """Requeue jobs a previous process left `running`: interrupted, not failed. What
         they wrote stays (the next run goes on from it) and their attempt is given back."""
-        db, config = self.services.db, self.services.config
-        for row in await queue.interrupted(db):
-            if row["worker_pid"]:
-                await _wait_gone(int(row["worker_pid"]))
-            job = Claimed(row["id"], row["video_id"], row["public_id"], row["owner_id"],
-                          row["attempts"], row["max_attempts"], row["interruptions"])
+        db = self.services.db
+        for job, worker_pid in await queue.interrupted(db):
+            if worker_pid:
+                await _wait_gone(int(worker_pid))
             if job.interruptions + 1 >= MAX_INTERRUPTIONS:
-                await asyncio.to_thread(remove_outputs, config, job.public_id)
-                await queue.end_job(db, job, "failed", TOO_OFTEN)
+                await end(self.services, job, "failed", TOO_OFTEN)
                 log.warning("job %s was interrupted %s times; given up", job.job_id,
                             job.interruptions + 1)
             else:
@@ -108,11 +107,27 @@ class WorkerPool:
                 log.info("job %s was interrupted; requeued", job.job_id)
         await self._count()
 
+    async def retire(self) -> int:
+        """Remove the generations of outputs no longer served whose time is up (a video
+        processed again keeps its previous ladder a while for the players that began with
+        it). Returns how many were removed."""
+        db, config = self.services.db, self.services.config
+        due = await queue.due_retired(db, time.time())
+        for video_id, public_id, generation in due:
+            await asyncio.to_thread(remove_outputs, config, public_id, generation)
+            await queue.forget_retired(db, video_id, generation)
+            log.info("video %s: generation %s of its outputs removed", public_id, generation)
+        return len(due)
+
     async def _dispatch(self) -> None:
+        retired_at = 0.0
         while True:
             try:
                 await self._fill()
                 await self._count()
+                if time.monotonic() - retired_at >= RETIRE_SECONDS:
+                    retired_at = time.monotonic()
+                    await self.retire()
             except Exception:
                 log.exception("job dispatcher")  # keep dispatching: the next tick retries
             with contextlib.suppress(TimeoutError):

@@ -6,6 +6,12 @@ was not its doing (the server stopped under it, the disk filled), which uses no 
 and is counted apart. A requeued job keeps what it wrote (the next run goes on from it)
 and its video keeps its progress; a video already playable stays `ready`. A video moves
 uploaded -> processing -> ready (as soon as one rendition is playable) or failed.
+
+Processing again (`reprocess`) writes a new generation of the outputs (media/layout.py).
+For a failed video the new generation is served at once and the job runs as a first one.
+For a ready video the job is a rebuild: the video stays `ready` on its old generation,
+the new renditions are recorded only when the whole ladder is done (`switch`), and a
+rebuild that fails or is cancelled leaves the video as it was.
 """
 
 from __future__ import annotations
@@ -34,6 +40,8 @@ class Claimed:
     attempts: int
     max_attempts: int
     interruptions: int = 0
+    generation: int = 0  # of the outputs this job writes
+    rebuild: bool = False  # of a ready video, which serves an older generation meanwhile
 
 
 async def enqueue(db: Database, video_id: int, max_attempts: int) -> int:
@@ -58,20 +66,27 @@ async def claim(db: Database, limit: int) -> list[Claimed]:
             "UPDATE jobs SET status = 'running', attempts = attempts + 1, worker_pid = NULL,"
             " heartbeat_at = ?, started_at = ? WHERE id IN (SELECT id FROM jobs"
             " WHERE status = 'queued' AND run_after <= ? ORDER BY run_after, id LIMIT ?)"
-            " RETURNING id, video_id, attempts, max_attempts, interruptions",
+            " RETURNING id, video_id, attempts, max_attempts, interruptions, generation",
             (now(), utc_now_iso(), now(), limit),
         )
         jobs = list(await cursor.fetchall())
         claimed = []
         for job in jobs:
-            async with conn.execute("SELECT public_id, owner_id FROM videos WHERE id = ?",
-                                    (job["video_id"],)) as cur:
+            async with conn.execute(
+                    "SELECT public_id, owner_id, generation FROM videos WHERE id = ?",
+                    (job["video_id"],)) as cur:
                 video = await cur.fetchone()
             assert video is not None  # jobs.video_id is ON DELETE CASCADE
-            claimed.append(Claimed(job["id"], job["video_id"], video["public_id"],
-                                   video["owner_id"], job["attempts"], job["max_attempts"],
-                                   job["interruptions"]))
+            claimed.append(claimed_job(job, video))
     return sorted(claimed, key=lambda c: c.job_id)
+
+
+def claimed_job(job: Row, video: Row) -> Claimed:
+    """`job`: id, video_id, attempts, max_attempts, interruptions, generation;
+    `video`: public_id, owner_id, generation."""
+    return Claimed(job["id"], job["video_id"], video["public_id"], video["owner_id"],
+                   job["attempts"], job["max_attempts"], job["interruptions"],
+                   job["generation"], job["generation"] > video["generation"])
 
 
 async def set_worker(db: Database, job_id: int, pid: int | None) -> None:
@@ -115,6 +130,16 @@ async def save_probe(db: Database, job: Claimed, duration: float, width: int | N
                    f" {_TOUCH} WHERE id = ?", (duration, width, height, media_type, job.video_id))
 
 
+_INSERT_RENDITION = (
+    "INSERT OR REPLACE INTO renditions(video_id, name, kind, width, height, frame_rate,"
+    " codecs, bandwidth, average_bandwidth, segments, duration) VALUES (?,?,?,?,?,?,?,?,?,?,?)")
+
+
+def _rendition_values(video_id: int, info: RenditionInfo) -> tuple[Any, ...]:
+    return (video_id, info.name, info.kind, info.width, info.height, info.frame_rate,
+            info.codecs, info.bandwidth, info.average_bandwidth, info.segments, info.duration)
+
+
 async def add_rendition(db: Database, job: Claimed, info: RenditionInfo,
                         playable: bool) -> bool:
     """Record a finished rendition; when `playable`, make the video ready if it is not yet.
@@ -122,14 +147,7 @@ async def add_rendition(db: Database, job: Claimed, info: RenditionInfo,
     Returns True when this call turned the video ready.
     """
     async with db.transaction() as conn:
-        await conn.execute(
-            "INSERT OR REPLACE INTO renditions(video_id, name, kind, width, height, frame_rate,"
-            " codecs, bandwidth, average_bandwidth, segments, duration)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-            (job.video_id, info.name, info.kind, info.width, info.height, info.frame_rate,
-             info.codecs, info.bandwidth, info.average_bandwidth, info.segments,
-             info.duration),
-        )
+        await conn.execute(_INSERT_RENDITION, _rendition_values(job.video_id, info))
         if not playable:
             return False
         cursor = await conn.execute(
@@ -188,27 +206,136 @@ async def requeue(db: Database, job: Claimed, error: str, delay: float, *,
         return cursor.rowcount == 1
 
 
-async def interrupted(db: Database) -> list[Row]:
-    """Jobs left `running` by a previous process (at start-up no worker of ours exists)."""
-    return await db.fetch_all(
+async def interrupted(db: Database) -> list[tuple[Claimed, int | None]]:
+    """Jobs left `running` by a previous process (at start-up no worker of ours exists),
+    with the pid of the worker each had."""
+    rows = await db.fetch_all(
         "SELECT jobs.id, jobs.video_id, jobs.attempts, jobs.max_attempts, jobs.interruptions,"
-        " jobs.worker_pid, videos.public_id, videos.owner_id"
+        " jobs.generation, jobs.worker_pid, videos.public_id, videos.owner_id,"
+        " videos.generation AS serving"
         " FROM jobs JOIN videos ON videos.id = jobs.video_id"
         " WHERE jobs.status = 'running' ORDER BY jobs.id")
+    return [(Claimed(r["id"], r["video_id"], r["public_id"], r["owner_id"], r["attempts"],
+                     r["max_attempts"], r["interruptions"], r["generation"],
+                     r["generation"] > r["serving"]), r["worker_pid"]) for r in rows]
 
 
-async def cancel_queued(db: Database, video_id: int, reason: str) -> bool:
-    """Cancel the video's job if it has not started; True when there was one."""
+async def cancel_queued(db: Database, video_id: int, reason: str) -> bool | None:
+    """Cancel the video's job if it has not started: True when there was one (the video is
+    failed), False when it was a rebuild (the video stays as it was), None when none."""
     async with db.transaction() as conn:
         cursor = await conn.execute(
             "UPDATE jobs SET status = 'cancelled', last_error = ?, finished_at = ?"
-            " WHERE video_id = ? AND status = 'queued'", (reason, utc_now_iso(), video_id))
-        if cursor.rowcount == 0:
-            return False
-        await conn.execute(
+            " WHERE video_id = ? AND status = 'queued' RETURNING generation",
+            (reason, utc_now_iso(), video_id))
+        cancelled = await cursor.fetchone()
+        if cancelled is None:
+            return None
+        cursor = await conn.execute(
             f"UPDATE videos SET status = 'failed', error = ?, progress = NULL, {_TOUCH}"
-            " WHERE id = ?", (reason, video_id))
-    return True
+            " WHERE id = ? AND generation = ?", (reason, video_id, cancelled["generation"]))
+        if cursor.rowcount == 1:
+            return True
+        await conn.execute(f"UPDATE videos SET error = ?, progress = NULL, {_TOUCH} WHERE id = ?",
+                           (rebuild_ended(reason), video_id))
+    return False
+
+
+def rebuild_ended(reason: str) -> str:
+    """The error a ready video shows when processing it again did not finish."""
+    return f"processing again did not finish ({reason}); the previous version still plays"
+
+
+async def end_rebuild(db: Database, job: Claimed, status: JobEnd, reason: str) -> None:
+    """A rebuild failed or was cancelled: the video keeps its ladder, and says so."""
+    async with db.transaction() as conn:
+        await conn.execute(
+            "UPDATE jobs SET status = ?, last_error = ?, worker_pid = NULL, finished_at = ?"
+            " WHERE id = ?", (status, reason, utc_now_iso(), job.job_id))
+        await conn.execute(f"UPDATE videos SET error = ?, progress = NULL, {_TOUCH} WHERE id = ?",
+                           (rebuild_ended(reason), job.video_id))
+
+
+async def switch(db: Database, job: Claimed, renditions: list[RenditionInfo],
+                 progress: dict[str, Any], cpu_seconds: float | None,
+                 remove_after: float) -> int | None:
+    """A rebuild is done: in one transaction the video's renditions become the new ones and
+    it serves the new generation. The generation it served before is retired (removed after
+    `remove_after`, a time.time()). Returns that generation, or None when the video is gone."""
+    text = json.dumps(progress, separators=(",", ":"))
+    async with db.transaction() as conn:
+        cursor = await conn.execute("SELECT generation AS old FROM videos WHERE id = ?",
+                                    (job.video_id,))
+        row = await cursor.fetchone()
+        if row is None:
+            return None
+        await conn.execute(
+            f"UPDATE videos SET generation = ?, error = NULL, progress = ?, {_TOUCH}"
+            " WHERE id = ?", (job.generation, text, job.video_id))
+        await conn.execute(
+            "UPDATE jobs SET status = 'done', progress = ?, worker_pid = NULL, finished_at = ?,"
+            " cpu_seconds = ? WHERE id = ?", (text, utc_now_iso(), cpu_seconds, job.job_id))
+        await conn.execute("DELETE FROM renditions WHERE video_id = ?", (job.video_id,))
+        for info in renditions:
+            await conn.execute(_INSERT_RENDITION, _rendition_values(job.video_id, info))
+        await conn.execute(
+            "INSERT OR REPLACE INTO retired_generations(video_id, generation, remove_after)"
+            " VALUES (?, ?, ?)", (job.video_id, row["old"], remove_after))
+    return int(row["old"])
+
+
+async def reprocess(db: Database, video_id: int, max_attempts: int) -> Claimed | None:
+    """Queue the video's processing again, from its original, into a new generation; None
+    when a job of the video is queued or running already. A failed video serves the new
+    generation at once (it had nothing to serve) and goes back to `uploaded`; a ready video
+    is rebuilt while it keeps playing."""
+    async with db.transaction() as conn:
+        cursor = await conn.execute(
+            "SELECT 1 FROM jobs WHERE video_id = ? AND status IN ('queued', 'running')",
+            (video_id,))
+        if await cursor.fetchone() is not None:
+            return None
+        cursor = await conn.execute(
+            "SELECT v.public_id, v.owner_id, v.status, v.generation, max(v.generation,"
+            " coalesce((SELECT max(generation) FROM jobs WHERE video_id = v.id), 0)) + 1"
+            " AS next FROM videos v WHERE v.id = ?", (video_id,))
+        video = await cursor.fetchone()
+        assert video is not None
+        rebuild = video["status"] == "ready"
+        if not rebuild:
+            await conn.execute(
+                f"UPDATE videos SET status = 'uploaded', error = NULL, progress = NULL,"
+                f" generation = ?, {_TOUCH} WHERE id = ?", (video["next"], video_id))
+            await conn.execute("DELETE FROM renditions WHERE video_id = ?", (video_id,))
+        else:
+            await conn.execute(f"UPDATE videos SET error = NULL, progress = NULL, {_TOUCH}"
+                               " WHERE id = ?", (video_id,))
+        cursor = await conn.execute(
+            "INSERT INTO jobs(video_id, kind, max_attempts, generation)"
+            " VALUES (?, 'transcode', ?, ?)", (video_id, max_attempts, video["next"]))
+        job_id = cursor.lastrowid
+        assert job_id is not None
+    return Claimed(job_id, video_id, video["public_id"], video["owner_id"], 0, max_attempts,
+                   0, video["next"], rebuild)
+
+
+async def failed_videos(db: Database) -> list[int]:
+    return [int(r["id"]) for r in await db.fetch_all(
+        "SELECT id FROM videos WHERE status = 'failed' ORDER BY id")]
+
+
+async def due_retired(db: Database, at: float) -> list[tuple[int, str, int]]:
+    """Retired generations whose time is up: (video id, public id, generation)."""
+    rows = await db.fetch_all(
+        "SELECT r.video_id, v.public_id, r.generation FROM retired_generations r"
+        " JOIN videos v ON v.id = r.video_id WHERE r.remove_after <= ?"
+        " ORDER BY r.remove_after LIMIT 100", (at,))
+    return [(int(r["video_id"]), str(r["public_id"]), int(r["generation"])) for r in rows]
+
+
+async def forget_retired(db: Database, video_id: int, generation: int) -> None:
+    await db.write("DELETE FROM retired_generations WHERE video_id = ? AND generation = ?",
+                   (video_id, generation))
 
 
 async def running_job(db: Database, video_id: int) -> int | None:

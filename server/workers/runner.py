@@ -13,8 +13,10 @@ import shutil
 import time
 from multiprocessing.connection import Connection
 from multiprocessing.context import ForkServerContext, ForkServerProcess
+from pathlib import Path
 from typing import Any, assert_never
 
+from media.hls import RenditionInfo
 from server import events, storage
 from server.config import Config
 from server.services import Services
@@ -35,11 +37,11 @@ JOIN_SECONDS = 5.0
 STALL_SECONDS = 900.0
 
 
-def job_spec(config: Config, public_id: str) -> child.JobSpec:
+def job_spec(config: Config, public_id: str, generation: int = 0) -> child.JobSpec:
     rungs = tuple(int(r) for r in config.ladder.replace(" ", "").split(",") if r)
     return child.JobSpec(
         source=str(storage.original_path(config, public_id)),
-        out_dir=str(storage.video_dir(config, public_id)),
+        out_dir=str(storage.video_layout(config, public_id, generation).out),
         enabled=rungs or None,
         preset=config.x264_preset,
         segment_seconds=config.segment_seconds,
@@ -57,32 +59,28 @@ def space_delay(interruptions: int) -> float:
     return float(min(600, 2 ** min(interruptions + 1, 10)))
 
 
-def remove_unfinished(config: Config, public_id: str) -> None:
+def remove_unfinished(config: Config, public_id: str, generation: int = 0) -> None:
     """Delete what a run wrote and did not finish (partial renditions and storyboard,
     temporary files); finished renditions, playlists and the poster stay."""
-    for path in storage.video_layout(config, public_id).unfinished():
-        if path.is_dir():
-            shutil.rmtree(path, ignore_errors=True)
-        else:
-            path.unlink(missing_ok=True)
+    for path in storage.video_layout(config, public_id, generation).unfinished():
+        _remove(path)
 
 
-def remove_outputs(config: Config, public_id: str, *, original: bool = False) -> None:
-    """Delete what a (partial) run wrote; with `original`, the uploaded bytes too."""
-    directory = storage.video_dir(config, public_id)
-    shutil.rmtree(storage.video_layout(config, public_id).hls, ignore_errors=True)
-    shutil.rmtree(storage.video_layout(config, public_id).storyboard, ignore_errors=True)
-    leftovers = [storage.video_layout(config, public_id).poster]
-    if directory.is_dir():
-        leftovers += [p for p in directory.iterdir() if p.name.startswith(".")]
-    if original:
-        leftovers.append(storage.original_path(config, public_id))
-    for path in leftovers:
-        if path.is_dir():
-            shutil.rmtree(path, ignore_errors=True)
-        else:
-            with contextlib.suppress(FileNotFoundError):
-                path.unlink()
+def remove_outputs(config: Config, public_id: str, generation: int = 0, *,
+                   original: bool = False) -> None:
+    """Delete what the runs of one generation wrote; with `original`, the uploaded bytes
+    too."""
+    layout = storage.video_layout(config, public_id, generation)
+    for path in [*layout.outputs(), *([layout.original] if original else [])]:
+        _remove(path)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
 
 
 class JobRun:
@@ -99,6 +97,9 @@ class JobRun:
         self.started = time.monotonic()
         self.first_percent: float | None = None  # where this run began (it may go on)
         self.last_write = 0.0
+        # A rebuild's finished renditions, recorded all at once when the ladder is done
+        # (a run that goes on from another reports the ones it found finished again).
+        self.staged: dict[str, RenditionInfo] = {}
 
     # -- control from the web process ----------------------------------------------------
     def request_cancel(self) -> None:
@@ -141,7 +142,7 @@ class JobRun:
 
     async def _spawn(self) -> Connection:
         reader, writer = self.ctx.Pipe(duplex=False)
-        spec = job_spec(self.config, self.job.public_id)
+        spec = job_spec(self.config, self.job.public_id, self.job.generation)
         self.process = self.ctx.Process(
             target=child.main, args=(spec, writer, self.cancel_event),
             name=f"reelhouse-transcode-{self.job.job_id}", daemon=True)
@@ -200,6 +201,10 @@ class JobRun:
             case messages.Progress():
                 self.progress["renditions"].update(message.renditions)
                 await self._progress(min(message.percent, 99.9))
+            case messages.RenditionDone(info=info) if self.job.rebuild:
+                self.progress["renditions"][info.name] = 100.0
+                self.staged[info.name] = info
+                await self._progress(self.progress["percent"], force=True)
             case messages.RenditionDone(info=info):
                 self.progress["renditions"][info.name] = 100.0
                 playable = info.kind == "video" or not self.has_video
@@ -250,8 +255,9 @@ class JobRun:
             case messages.Cancelled():
                 await self._end("cancelled", CANCELLED, original=False)
             case messages.MediaRejected():
-                # Permanent: the bytes are not usable media, so they are not kept.
-                await self._end("failed", outcome.reason, original=True)
+                # Permanent: the bytes are not usable media, so they are not kept (unless
+                # the video played before: then the rules changed, not the bytes).
+                await self._end("failed", outcome.reason, original=not self.job.rebuild)
             case messages.OutOfSpace():
                 await self._out_of_space(outcome.reason)
             case messages.Failed():
@@ -265,17 +271,27 @@ class JobRun:
     async def _done(self, cpu_seconds: float) -> None:
         self.progress.update(percent=100.0, eta_seconds=0.0)
         self.progress["renditions"] = {k: 100.0 for k in self.progress["renditions"]}
-        if await queue.finish(self.db, self.job, self.progress, cpu_seconds):
+        if self.job.rebuild:
+            await self._switch(cpu_seconds)
+        elif await queue.finish(self.db, self.job, self.progress, cpu_seconds):
             await events.video_status_changed(self.services, self.job.owner_id, self.job.public_id,
                                               "ready")
         events.video_progress(self.services, self.job.public_id, self._snapshot())
 
-    async def _end(self, status: JobEnd, reason: str, *, original: bool) -> None:
-        await asyncio.to_thread(remove_outputs, self.config, self.job.public_id,
-                                original=original)
-        await queue.end_job(self.db, self.job, status, reason)
+    async def _switch(self, cpu_seconds: float) -> None:
+        """A rebuild is done: the video serves the new ladder from now on. Players that
+        loaded the old one keep it for `replaced_ladder_seconds` (its URLs differ)."""
+        remove_after = time.time() + self.config.replaced_ladder_seconds
+        staged = sorted(self.staged.values(), key=lambda info: info.name)
+        if await queue.switch(self.db, self.job, staged, self.progress, cpu_seconds,
+                              remove_after) is None:
+            return
         await events.video_status_changed(self.services, self.job.owner_id, self.job.public_id,
-                                          "failed", reason)
+                                          "ready")
+        events.video_progress(self.services, self.job.public_id, self._snapshot())
+
+    async def _end(self, status: JobEnd, reason: str, *, original: bool) -> None:
+        await end(self.services, self.job, status, reason, original=original)
 
     async def _failed(self, error: str) -> None:
         """The worker failed or died: its own failure, unless the disk was full."""
@@ -299,7 +315,8 @@ class JobRun:
         """Not the job's fault: no attempt used. What it had not finished is removed (room
         for the rest of the server); what it finished stays, so a ready video stays ready."""
         log.warning("job %s ran out of disk space: %s", self.job.job_id, reason)
-        await asyncio.to_thread(remove_unfinished, self.config, self.job.public_id)
+        await asyncio.to_thread(remove_unfinished, self.config, self.job.public_id,
+                                self.job.generation)
         if self.job.interruptions + 1 >= MAX_INTERRUPTIONS:
             await self._end("failed", f"{NO_ROOM}: {reason}", original=False)
             return
@@ -309,3 +326,18 @@ class JobRun:
                                shown=shown):
             await events.video_status_changed(self.services, self.job.owner_id,
                                               self.job.public_id, "uploaded", shown)
+
+
+async def end(services: Services, job: Claimed, status: JobEnd, reason: str, *,
+              original: bool = False) -> None:
+    """The job did not finish. Its video ends `failed` without its outputs, unless the job
+    rebuilt a ready video: then only the new generation goes and the video plays on."""
+    await asyncio.to_thread(remove_outputs, services.config, job.public_id, job.generation,
+                            original=original and not job.rebuild)
+    if job.rebuild:
+        await queue.end_rebuild(services.db, job, status, reason)
+        await events.video_status_changed(services, job.owner_id, job.public_id, "ready",
+                                          queue.rebuild_ended(reason))
+        return
+    await queue.end_job(services.db, job, status, reason)
+    await events.video_status_changed(services, job.owner_id, job.public_id, "failed", reason)

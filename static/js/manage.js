@@ -1,9 +1,10 @@
-// The owner's tools on the watch page: edit title, description, privacy and options, or
-// delete the video (its files go too).
+// The owner's tools on the watch page: edit title, description, privacy and options,
+// process the video again, or delete it (its files go too).
 import { api } from './api.js';
 import { clear, errorBox, field, h } from './dom.js';
+import { reprocess } from './processing.js';
 
-export function manageButton(video, { onSaved, onDeleted }) {
+export function manageButton(video, { onSaved, onDeleted, onReprocessed }) {
   const panel = h('div', { class: 'manage', hidden: true, id: 'manage-panel' });
   const toggle = h('button', { type: 'button', class: 'btn btn-ghost', id: 'edit-video', 'aria-expanded': 'false', 'aria-controls': 'manage-panel', text: 'Edit' });
   toggle.addEventListener('click', () => {
@@ -23,11 +24,27 @@ export function manageButton(video, { onSaved, onDeleted }) {
     const status = h('div');
     const save = h('button', { type: 'submit', class: 'btn btn-primary', text: 'Save' });
     const remove = h('button', { type: 'button', class: 'btn btn-ghost danger', text: 'Delete video' });
+    // A ready video plays its current version until the new one is complete.
+    const again = h('button', { type: 'button', class: 'btn btn-ghost', id: 'manage-process-again', text: 'Process again',
+      disabled: video.processing_again || !['ready', 'failed'].includes(video.status),
+      title: 'Make the renditions again from the original file' });
     const form = h('form', { class: 'card-form' },
       field('Title', title), field('Description', description), field('Privacy', privacy),
       h('div', { class: 'check' }, comments, h('label', { for: comments.id, text: 'Allow comments' })),
       h('div', { class: 'check' }, download, h('label', { for: download.id, text: 'Allow downloading the original file' })),
-      status, h('div', { class: 'row-end' }, remove, save));
+      status, h('div', { class: 'row-end' }, remove, again, save));
+    again.addEventListener('click', async () => {
+      clear(status);
+      again.disabled = true;
+      try {
+        const updated = await reprocess(video.id);
+        Object.assign(video, updated);
+        clear(status, h('p', { class: 'muted', id: 'reprocess-note', text: updated.status === 'ready'
+          ? 'Processing again. The current version plays until the new one is ready.'
+          : 'Processing again.' }));
+        onReprocessed?.(updated);
+      } catch (err) { again.disabled = false; clear(status, errorBox(err)); }
+    });
     form.addEventListener('submit', async (event) => {
       event.preventDefault();
       clear(status);

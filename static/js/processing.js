@@ -9,13 +9,27 @@ export function playable(video) {
   return video.status === 'ready' || Boolean(video.streams?.hls || video.streams?.progressive?.length);
 }
 
-export function processingPanel(videoId, { onPlayable, onUpdate } = {}) {
+// The owner's "Process again": the video is processed again from its stored original.
+export async function reprocess(videoId) {
+  return api(`/api/videos/${videoId}/reprocess`, { method: 'POST' });
+}
+
+export function processingPanel(videoId, { onPlayable, onUpdate, canManage = false } = {}) {
   const overall = h('progress', { max: '100', value: '0', id: 'processing-progress', 'aria-label': 'Processing' });
   const label = h('span', { class: 'muted', id: 'processing-label', text: 'Waiting for the upload to finish…' });
   const renditions = h('ul', { class: 'renditions', id: 'renditions', 'aria-label': 'Renditions' });
   const link = h('p', { class: 'ready-link', hidden: true });
+  const again = h('button', { type: 'button', class: 'btn btn-primary', id: 'process-again', text: 'Process again', hidden: true });
   const panel = h('section', { class: 'processing', 'aria-live': 'polite', dataset: { status: 'uploading' } },
-    h('h2', { text: 'Processing' }), h('div', { class: 'progress-row' }, overall, label), renditions, link);
+    h('h2', { text: 'Processing' }), h('div', { class: 'progress-row' }, overall, label), renditions, link, again);
+  again.addEventListener('click', async () => {
+    again.disabled = true;
+    try {
+      apply(await reprocess(videoId));
+    } catch (err) {
+      label.textContent = err.detail || 'The video could not be processed again.';
+    } finally { again.disabled = false; }
+  });
   let done = false;
   let announced = false;
 
@@ -33,6 +47,8 @@ export function processingPanel(videoId, { onPlayable, onUpdate } = {}) {
 
   function showStatus(status, error) {
     panel.dataset.status = status;
+    again.hidden = !(status === 'failed' && canManage);
+    if (status !== 'failed') label.classList.remove('error-text');
     if (status === 'failed') {
       label.textContent = `Processing failed: ${error || 'unknown reason'}`;
       label.classList.add('error-text');

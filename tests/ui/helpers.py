@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import time
 import urllib.request
 from collections.abc import Callable
@@ -80,3 +81,18 @@ def make_large_clip(path: Path, seconds: float = 3.0, fps: int = 25) -> Path:
         for packet in stream.encode():
             out.mux(packet)
     return path
+
+
+def upload(base: str, token: str, name: str, data: bytes, content_type: str) -> str:
+    """A multipart upload (POST /api/videos/upload) with a Bearer token; the video's id."""
+    boundary = secrets.token_hex(8)
+    head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"title\"\r\n\r\n{name}\r\n"
+            f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; "
+            f"filename=\"{name}\"\r\nContent-Type: {content_type}\r\n\r\n").encode()
+    body = head + data + f"\r\n--{boundary}--\r\n".encode()
+    request = urllib.request.Request(f"{base}/api/videos/upload", data=body, method="POST",
+                                     headers={"Authorization": f"Bearer {token}",
+                                              "Content-Type":
+                                                  f"multipart/form-data; boundary={boundary}"})
+    with urllib.request.urlopen(request, timeout=30) as resp:
+        return str(json.loads(resp.read())["id"])

@@ -10,8 +10,6 @@ in a signed-in browser must run nothing.
 
 from __future__ import annotations
 
-import json
-import secrets
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -20,7 +18,7 @@ import pytest
 
 from tests.media.clips import Clip, make_clip
 from tests.ui.conftest import Server
-from tests.ui.helpers import http_json, register, sign_in
+from tests.ui.helpers import http_json, register, sign_in, upload
 
 TS_PACKET = 188
 # Runs only if a browser treats the file as a page: it marks the page and reports the
@@ -41,20 +39,6 @@ def polyglot(clip: Path, kind: str) -> bytes:
         return _prologue(b"G=1;/*") + body + b"*/" + PAYLOAD.encode() + b"//"
     return (_prologue(b"G<!--") + body + b"-->"
             + f"<script>{PAYLOAD}</script>".encode())
-
-
-def upload(base: str, token: str, name: str, data: bytes, content_type: str) -> str:
-    boundary = secrets.token_hex(8)
-    head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"title\"\r\n\r\n{name}\r\n"
-            f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; "
-            f"filename=\"{name}\"\r\nContent-Type: {content_type}\r\n\r\n").encode()
-    body = head + data + f"\r\n--{boundary}--\r\n".encode()
-    request = urllib.request.Request(f"{base}/api/videos/upload", data=body, method="POST",
-                                     headers={"Authorization": f"Bearer {token}",
-                                              "Content-Type":
-                                                  f"multipart/form-data; boundary={boundary}"})
-    with urllib.request.urlopen(request, timeout=30) as resp:
-        return str(json.loads(resp.read())["id"])
 
 
 def wait_ready(base: str, video_id: str, token: str) -> None:

@@ -38,6 +38,18 @@ export default async function admin(main) {
     }
   } catch (err) { storage.append(errorBox(err)); }
 
+  const reprocessStatus = h('span', { class: 'muted', id: 'reprocess-status' });
+  const reprocessAll = h('button', { type: 'button', class: 'btn btn-ghost', id: 'reprocess-failed', text: 'Process every failed video again' });
+  reprocessAll.addEventListener('click', async () => {
+    reprocessAll.disabled = true;
+    try {
+      const result = await api('/api/admin/reprocess-failed', { method: 'POST' });
+      reprocessStatus.textContent = `${result.queued} queued` + (result.skipped ? `, ${result.skipped} skipped (original gone or already processing)` : '') + '.';
+    } catch (err) { toast(err.detail, 'error'); } finally { reprocessAll.disabled = false; }
+  });
+  const processing = h('section', { class: 'card-form', id: 'admin-processing' }, h('h2', { text: 'Processing' }),
+    h('div', { class: 'row-end' }, reprocessStatus, reprocessAll));
+
   const table = h('table', { class: 'table', id: 'admin-users' },
     h('thead', {}, h('tr', {}, ['User', 'Joined', 'Role', 'State', ''].map((t) => h('th', { scope: 'col', text: t })))));
   const tbody = h('tbody');
@@ -60,5 +72,5 @@ export default async function admin(main) {
         h('td', { text: timeAgo(user.created_at) }), h('td', { text: user.is_admin ? 'admin' : 'member' }), state, h('td', {}, button)));
     }
   } catch (err) { users.append(errorBox(err)); }
-  clear(main, h('h1', { text: 'Administration' }), settings, storage, users);
+  clear(main, h('h1', { text: 'Administration' }), settings, storage, processing, users);
 }

@@ -74,6 +74,8 @@ export default async function watch(main, [videoId], { navigate }) {
       toast('Saved.');
     },
     onDeleted: () => { toast('The video was deleted.'); navigate('/', { replace: true }); },
+    // A failed video shows its processing again; a ready one plays on meanwhile.
+    onReprocessed: (updated) => { if (updated.status !== 'ready') navigate(`/watch/${video.id}`, { replace: true }); },
   }) : null;
   const channel = video.channel;
   const side = h('aside', { class: 'watch-side', 'aria-label': 'More videos' }, h('h2', { text: 'More videos' }));
@@ -134,6 +136,7 @@ export default async function watch(main, [videoId], { navigate }) {
     await mountPlayer();
   } else {
     const panel = processingPanel(video.id, {
+      canManage: video.can_manage,
       onPlayable: async () => {
         panel.stop();
         video = await api(`/api/videos/${encodeURIComponent(videoId)}`);
