@@ -28,7 +28,9 @@ API_MODULES: tuple[ModuleType, ...] = (system, auth, users, channels, videos, jo
                                        playback_api, social, notifications, live, tus_openapi,
                                        multipart_api)
 
-_V = "/api/videos/{video_id}"
+# A video's public id is 11 URL-safe characters (server/ids.py): so /api/videos/upload
+# is only the upload's resource, and its 405 lists only the upload's methods.
+_V = "/api/videos/{video_id:[A-Za-z0-9_-]{11}}"
 # Playback first: the router tries /api/videos/{video_id}/... routes in this order, and
 # segments and playlists are by far the most requested. Each media path also answers
 # OPTIONS, so players on other origins can send Range and Authorization (CORS preflight).
@@ -44,6 +46,9 @@ MEDIA_PATHS = (
     (f"{_V}/poster.jpg", playback_api.poster),
     (f"{_V}/storyboard/{{file}}", playback_api.storyboard),
 )
+
+# tus 1.0.0: Tus-Resumable on every answer (the edge's 401 and 429 too).
+TUS = (("Tus-Resumable", tus_api.TUS_VERSION),)
 
 ROUTES: tuple[Route, ...] = (
     *(Route("GET", path, handler, "media") for path, handler in MEDIA_PATHS),
@@ -87,9 +92,9 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/api/admin/reprocess-failed", job_api.reprocess_failed),
     # Uploads: tus 1.0.0, each URL's methods through one dispatcher that also honours
     # X-HTTP-Method-Override (a GET answers HEAD too), and simple multipart
-    *(Route(method, "/api/uploads", tus_api.creation_url, "upload")
+    *(Route(method, "/api/uploads", tus_api.creation_url, "upload", headers=TUS)
       for method in ("OPTIONS", "POST", "GET")),
-    *(Route(method, "/api/uploads/{upload_id}", tus_api.upload_url, "upload")
+    *(Route(method, "/api/uploads/{upload_id}", tus_api.upload_url, "upload", headers=TUS)
       for method in ("OPTIONS", "GET", "PATCH", "DELETE", "POST")),
     Route("OPTIONS", "/api/videos/upload", multipart_api.options, "upload"),
     Route("POST", "/api/videos/upload", multipart_api.upload_video, "upload"),

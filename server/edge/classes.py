@@ -24,6 +24,8 @@ class Route(NamedTuple):
     kind: RouteClass = "api"
     # An invalid or expired token is ignored rather than refused (sign-out by refresh token).
     stale_token_ok: bool = False
+    # Headers on every answer, the edge's own refusals too (tus: Tus-Resumable).
+    headers: tuple[tuple[str, str], ...] = ()
 
 
 async def _unrouted(request: web.Request) -> web.StreamResponse:

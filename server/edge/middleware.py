@@ -143,6 +143,8 @@ def edge_middleware(config: Config, stats: HttpStats, limiter: RateLimiter,
                 raise
             except Exception:
                 response = _internal_error(request)
+            if route.headers and not response.prepared:
+                _add_missing(response.headers, dict(route.headers))
             status = response.status
         except web.HTTPException as exc:
             status = exc.status

@@ -265,3 +265,14 @@ async def test_scan_hook(aiohttp_client: AiohttpClient, tmp_path: Path,
     assert video["status"] == "failed" and "Eicar-Signature FOUND" in video["error"]
     assert list((tmp_path / "b" / "data" / "uploads").iterdir()) == []
     assert not (tmp_path / "b" / "data" / "media" / video_id / "original").exists()
+
+
+async def test_other_methods_on_the_multipart_url_are_405_with_its_own_allow(
+        client: TestClient) -> None:
+    """/api/videos/upload is not a video id (ids are 11 characters): its 405 lists only the
+    upload's methods (RFC 9110 section 15.5.6), not those of /api/videos/{video_id}."""
+    for method in ("GET", "PUT", "PATCH", "DELETE"):
+        resp = await client.request(method, "/api/videos/upload")
+        assert resp.status == 405, method
+        assert resp.headers["Allow"] == "OPTIONS,POST"
+        assert resp.content_type == "application/problem+json"

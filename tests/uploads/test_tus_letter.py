@@ -143,3 +143,29 @@ async def test_metadata_key_without_value_is_fine(client: TestClient) -> None:
         **tus_headers(alice), "Upload-Length": "100",
         "Upload-Metadata": "is_confidential," + metadata(filename="x.mp4")})
     assert resp.status == 201, await resp.text()
+
+
+async def test_the_edges_refusals_carry_tus_resumable(aiohttp_client: Any, tmp_path: Any
+                                                      ) -> None:
+    """tus 1.0.0: Tus-Resumable on every answer but to OPTIONS, the edge's 401 (no or a bad
+    token) and 429 (the upload budget spent) as well as the handler's own."""
+    from server.app import create_app
+    from tests.conftest import make_config
+
+    client = await aiohttp_client(create_app(make_config(
+        tmp_path / "data", upload_rate_limit_per_minute=2)))
+    alice = await sign_up(client, "alice")
+    for headers in (TUS, {**TUS, "Authorization": "Bearer not-a-token"}):
+        resp = await client.post("/api/uploads", headers={**headers, "Upload-Length": "10"})
+        assert resp.status == 401
+        assert resp.headers["Tus-Resumable"] == "1.0.0"
+        assert resp.content_type == "application/problem+json"
+    statuses = []
+    for _ in range(4):
+        resp = await client.post("/api/uploads", headers={**tus_headers(alice),
+                                                          "Upload-Length": "10"})
+        statuses.append(resp.status)
+        assert resp.headers["Tus-Resumable"] == "1.0.0"
+    assert statuses[:2] == [201, 201] and statuses[-1] == 429
+    # Not a tus URL: no tus header.
+    assert "Tus-Resumable" not in (await client.get("/api/users/me")).headers
