@@ -28,9 +28,10 @@ API_MODULES: tuple[ModuleType, ...] = (system, auth, users, channels, videos, jo
                                        playback_api, social, notifications, live, tus_openapi,
                                        multipart_api)
 
+_V = "/api/videos/{video_id}"
 # A video's public id is 11 URL-safe characters (server/ids.py): so /api/videos/upload
 # is only the upload's resource, and its 405 lists only the upload's methods.
-_V = "/api/videos/{video_id:[A-Za-z0-9_-]{11}}"
+_VIDEO = "/api/videos/{video_id:[A-Za-z0-9_-]{11}}"
 # Playback first: the router tries /api/videos/{video_id}/... routes in this order, and
 # segments and playlists are by far the most requested. Each media path also answers
 # OPTIONS, so players on other origins can send Range and Authorization (CORS preflight).
@@ -83,9 +84,9 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/api/channels/{channel_id}/videos", channels.channel_videos),
     # Videos
     Route("GET", "/api/videos", videos.list_videos),
-    Route("GET", _V, videos.get_video),
-    Route("PATCH", _V, videos.update_video),
-    Route("DELETE", _V, videos.delete_video),
+    Route("GET", _VIDEO, videos.get_video),
+    Route("PATCH", _VIDEO, videos.update_video),
+    Route("DELETE", _VIDEO, videos.delete_video),
     Route("POST", f"{_V}/progress", videos.post_progress),
     Route("POST", f"{_V}/cancel", job_api.cancel_processing),
     Route("POST", f"{_V}/reprocess", job_api.reprocess),

@@ -64,8 +64,9 @@ def route_of(request: web.Request) -> Route:
 
 
 def canonical(path: str) -> str:
-    """A pattern as aiohttp names its resource: `{name:regex}` becomes `{name}`."""
-    return re.sub(r"\{(\w+):[^}]+\}", r"{\1}", path)
+    """A pattern as aiohttp names its resource: `{name:regex}` becomes `{name}` (the regex
+    may hold a `{n}` repeat of its own)."""
+    return re.sub(r"\{(\w+):(?:[^{}]|\{[^{}]*\})+\}", r"{\1}", path)
 
 
 def add_routes(app: web.Application, routes: Iterable[Route]) -> None:
