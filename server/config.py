@@ -76,7 +76,14 @@ class Config:
     upload_sweep_seconds: int = _setting(600, "how often expired uploads are swept")
     min_free_disk_bytes: int = _setting(512 << 20, "free disk space always kept")
     scan_command: str = _setting("", "command run on each finished upload, {path} replaced")
-    workers: int = _setting(0, "transcoding worker processes (0: cores minus one, at least 1)")
+    workers: int = _setting(
+        0, "transcoding job slots, one worker process each (0: cores minus one, at least 2,"
+        " so another user's short upload need not wait for a long job)")
+    jobs_running_per_user: int = _setting(
+        1, "jobs of one user processed at once (the other slots go to other users)")
+    jobs_queued_per_user: int = _setting(
+        20, "jobs of one user queued at once; later uploads still succeed and their jobs"
+        " wait their turn behind them")
     worker_nice: int = _setting(19, "CPU niceness added to worker processes (and their threads)")
     worker_scheduling: str = _setting(
         "idle", "CPU policy of workers: idle (only time nothing else wants) or batch")
@@ -114,7 +121,9 @@ class Config:
     def worker_count(self) -> int:
         if self.workers > 0:
             return self.workers
-        return max(1, (os.cpu_count() or 2) - 1)
+        # Workers run at idle priority (worker_scheduling), so two slots on two cores
+        # cost the API nothing it would feel.
+        return max(2, (os.cpu_count() or 2) - 1)
 
     @property
     def trusted_proxy_set(self) -> frozenset[str]:

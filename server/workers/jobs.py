@@ -19,7 +19,9 @@ from server.workers.runner import CANCELLED, remove_outputs
 
 async def enqueue_transcode(services: Services, pool: WorkerPool | None, video: Row) -> int:
     """Called when an upload is complete and its bytes are at storage.original_path."""
-    job_id = await queue.enqueue(services.db, video["id"], services.config.job_max_attempts)
+    config = services.config
+    job_id = await queue.enqueue(services.db, video["id"], config.job_max_attempts,
+                                 config.jobs_queued_per_user)
     await events.upload_completed(services, video["owner_id"], video["public_id"])
     if pool is not None:
         pool.wake()  # start it now rather than at the dispatcher's next poll
@@ -62,7 +64,8 @@ async def reprocess(services: Services, pool: WorkerPool | None, video: Row) -> 
     original = storage.original_path(services.config, video["public_id"])
     if not await asyncio.to_thread(original.is_file):
         raise Conflict("the original file of this video is no longer stored; upload it again")
-    job = await queue.reprocess(services.db, video["id"], services.config.job_max_attempts)
+    job = await queue.reprocess(services.db, video["id"], services.config.job_max_attempts,
+                                services.config.jobs_queued_per_user)
     if job is None:
         raise Conflict("this video is being processed already")
     if not job.rebuild:

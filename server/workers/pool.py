@@ -138,7 +138,9 @@ class WorkerPool:
         free = self.size - len(self.tasks)
         if free <= 0 or not await self._room():
             return
-        for job in await queue.claim(self.services.db, free):
+        config = self.services.config
+        await queue.release_held(self.services.db, config.jobs_queued_per_user)
+        for job in await queue.claim(self.services.db, free, config.jobs_running_per_user):
             run = JobRun(self.services, job, self.ctx)
             self.runs[job.job_id] = run
             task = asyncio.create_task(run.run(), name=f"job-{job.job_id}")

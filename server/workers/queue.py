@@ -44,41 +44,89 @@ class Claimed:
     rebuild: bool = False  # of a ready video, which serves an older generation meanwhile
 
 
-async def enqueue(db: Database, video_id: int, max_attempts: int) -> int:
-    """The video is `uploaded` and its transcode job queued; returns the job's id."""
+async def enqueue(db: Database, video_id: int, max_attempts: int,
+                  queued_per_owner: int = 20) -> int:
+    """The video is `uploaded` and its transcode job queued (or held, when its owner has
+    `queued_per_owner` queued already); returns the job's id."""
     async with db.transaction() as conn:
         await conn.execute(f"UPDATE videos SET status = 'uploaded', {_TOUCH} WHERE id = ?",
                            (video_id,))
         cursor = await conn.execute(
-            "INSERT INTO jobs(video_id, kind, max_attempts) VALUES (?, 'transcode', ?)",
-            (video_id, max_attempts))
+            "INSERT INTO jobs(video_id, kind, max_attempts, held) VALUES (?, 'transcode', ?, ?)",
+            (video_id, max_attempts, await _held(conn, video_id, queued_per_owner)))
     job_id = cursor.lastrowid
     assert job_id is not None
     return job_id
 
 
-async def claim(db: Database, limit: int) -> list[Claimed]:
-    """Take up to `limit` due jobs, oldest first, in one write transaction."""
+# Due, unheld jobs, numbered within their owner (oldest first), with how many of that
+# owner's jobs run and when the owner's last job started. Taken: each owner's first jobs
+# while the owner is under its running cap, owners served longest ago first (round-robin),
+# so one user's queue of long jobs never keeps another's short one waiting for a slot.
+_CLAIMABLE = """
+WITH due AS (
+    SELECT j.id, v.owner_id,
+           row_number() OVER (PARTITION BY v.owner_id ORDER BY j.id) AS place
+    FROM jobs j JOIN videos v ON v.id = j.video_id
+    WHERE j.status = 'queued' AND j.held = 0 AND j.run_after <= :now
+), owners AS (
+    SELECT v.owner_id, sum(j.status = 'running') AS running, max(j.started_at) AS served
+    FROM jobs j JOIN videos v ON v.id = j.video_id
+    WHERE v.owner_id IN (SELECT owner_id FROM due) GROUP BY v.owner_id
+)
+SELECT due.id FROM due JOIN owners USING (owner_id)
+WHERE due.place <= :per_owner - owners.running
+ORDER BY due.place, coalesce(owners.served, ''), due.id
+LIMIT :limit
+"""
+
+
+async def claim(db: Database, limit: int, per_owner: int = 1) -> list[Claimed]:
+    """Take up to `limit` due jobs in one write transaction, fairly: round-robin by owner,
+    oldest first within an owner, at most `per_owner` running jobs of one owner."""
     if limit <= 0:
         return []
     async with db.transaction() as conn:
-        cursor = await conn.execute(
-            "UPDATE jobs SET status = 'running', attempts = attempts + 1, worker_pid = NULL,"
-            " heartbeat_at = ?, started_at = ? WHERE id IN (SELECT id FROM jobs"
-            " WHERE status = 'queued' AND run_after <= ? ORDER BY run_after, id LIMIT ?)"
-            " RETURNING id, video_id, attempts, max_attempts, interruptions, generation",
-            (now(), utc_now_iso(), now(), limit),
-        )
-        jobs = list(await cursor.fetchall())
+        cursor = await conn.execute(_CLAIMABLE, {"now": now(), "per_owner": per_owner,
+                                                 "limit": limit})
+        ids = [row["id"] for row in await cursor.fetchall()]
         claimed = []
-        for job in jobs:
+        for job_id in ids:
+            cursor = await conn.execute(
+                "UPDATE jobs SET status = 'running', attempts = attempts + 1, worker_pid = NULL,"
+                " heartbeat_at = ?, started_at = ? WHERE id = ?"
+                " RETURNING id, video_id, attempts, max_attempts, interruptions, generation",
+                (now(), utc_now_iso(), job_id))
+            job = await cursor.fetchone()
+            assert job is not None
             async with conn.execute(
                     "SELECT public_id, owner_id, generation FROM videos WHERE id = ?",
                     (job["video_id"],)) as cur:
                 video = await cur.fetchone()
             assert video is not None  # jobs.video_id is ON DELETE CASCADE
             claimed.append(claimed_job(job, video))
-    return sorted(claimed, key=lambda c: c.job_id)
+    return claimed
+
+
+async def release_held(db: Database, per_owner: int) -> int:
+    """Held jobs join the queue as their owner's queued jobs drop below `per_owner`
+    (oldest first); returns how many did."""
+    cursor = await db.write(
+        "UPDATE jobs SET held = 0 WHERE id IN (SELECT id FROM (SELECT j.id, j.held,"
+        " row_number() OVER (PARTITION BY v.owner_id ORDER BY j.held, j.id) AS place"
+        " FROM jobs j JOIN videos v ON v.id = j.video_id WHERE j.status = 'queued')"
+        " WHERE held = 1 AND place <= ?)", (per_owner,))
+    return cursor.rowcount
+
+
+async def _held(conn: Any, video_id: int, per_owner: int) -> int:
+    """1 when the video's owner already has `per_owner` jobs queued: the new one is held."""
+    cursor = await conn.execute(
+        "SELECT count(*) >= ? AS full FROM jobs j JOIN videos v ON v.id = j.video_id"
+        " WHERE j.status = 'queued' AND v.owner_id = (SELECT owner_id FROM videos"
+        " WHERE id = ?)", (per_owner, video_id))
+    row = await cursor.fetchone()
+    return 1 if row is not None and row["full"] else 0
 
 
 def claimed_job(job: Row, video: Row) -> Claimed:
@@ -284,7 +332,8 @@ async def switch(db: Database, job: Claimed, renditions: list[RenditionInfo],
     return int(row["old"])
 
 
-async def reprocess(db: Database, video_id: int, max_attempts: int) -> Claimed | None:
+async def reprocess(db: Database, video_id: int, max_attempts: int,
+                    queued_per_owner: int = 20) -> Claimed | None:
     """Queue the video's processing again, from its original, into a new generation; None
     when a job of the video is queued or running already. A failed video serves the new
     generation at once (it had nothing to serve) and goes back to `uploaded`; a ready video
@@ -311,8 +360,9 @@ async def reprocess(db: Database, video_id: int, max_attempts: int) -> Claimed |
             await conn.execute(f"UPDATE videos SET error = NULL, progress = NULL, {_TOUCH}"
                                " WHERE id = ?", (video_id,))
         cursor = await conn.execute(
-            "INSERT INTO jobs(video_id, kind, max_attempts, generation)"
-            " VALUES (?, 'transcode', ?, ?)", (video_id, max_attempts, video["next"]))
+            "INSERT INTO jobs(video_id, kind, max_attempts, generation, held)"
+            " VALUES (?, 'transcode', ?, ?, ?)", (video_id, max_attempts, video["next"],
+                                                 await _held(conn, video_id, queued_per_owner)))
         job_id = cursor.lastrowid
         assert job_id is not None
     return Claimed(job_id, video_id, video["public_id"], video["owner_id"], 0, max_attempts,
