@@ -16,14 +16,15 @@ setup: $(BIN)/python
 run: setup
 	$(BIN)/python run.py
 
-# Debian packages the tests use as real peers: ffmpeg/ffprobe, Chromium, nginx and wrk;
-# npm installs the browser libraries the UI serves.
+# Debian packages the tests use as real peers: ffmpeg/ffprobe, Chromium, nginx, wrk and
+# GStreamer's players; npm installs the browser libraries the UI serves.
+GST := gstreamer1.0-tools gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-libav
 system-deps:
-	@if ! dpkg -s ffmpeg chromium nginx wrk >/dev/null 2>&1 || ! command -v npm >/dev/null; then \
+	@if ! dpkg -s ffmpeg chromium nginx wrk $(GST) >/dev/null 2>&1 || ! command -v npm >/dev/null; then \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  NPM=$$(command -v npm >/dev/null || echo npm); \
 	  $$SUDO apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq ffmpeg chromium nginx wrk $$NPM >/dev/null; \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq ffmpeg chromium nginx wrk $(GST) $$NPM >/dev/null; \
 	fi
 
 setup-test: $(BIN)/python system-deps

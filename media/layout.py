@@ -9,13 +9,15 @@ readers in server/ alike.
     hls/.<rendition>.partial/      a rendition being written, renamed into place when done;
                                    its segments are whole (each renamed into place when
                                    complete), so a run that was stopped resumes from them
-    hls-ts/<rendition>/seg_NNNNN.ts  MPEG-TS remuxes of the segments, made on demand
+    ts/<rendition>/seg_NNNNN.ts    MPEG-TS remuxes of the segments, made on demand (served
+                                   under hls-ts/; hls-ts/ on disk holds remuxes made before
+                                   their continuity counters ran on, never served again)
     poster.jpg                     the poster frame
     storyboard/storyboard.vtt      the seek-preview index, with storyboard/sprite_NNN.jpg
     .storyboard.partial/           a storyboard being written, with its tiles so far
                                    (tile_NNNNN.jpg) until the sprites are made from them
     .<name>.tmp                    any file being written, renamed to <name> when whole
-    g<N>/                          generation N of the outputs above (hls/, hls-ts/,
+    g<N>/                          generation N of the outputs above (hls/, ts/,
                                    poster.jpg, storyboard/), made when the video is
                                    processed again: new names, so no cache, however long
                                    it keeps a file, ever serves an old file for a new one.
@@ -30,7 +32,8 @@ from pathlib import Path
 
 ORIGINAL = "original"
 HLS = "hls"
-HLS_TS = "hls-ts"
+TS_REMUXES = "ts"
+OLD_TS_REMUXES = "hls-ts"
 MASTER = "master.m3u8"
 MEDIA_PLAYLIST = "index.m3u8"
 INIT = "init.mp4"
@@ -92,7 +95,8 @@ class VideoLayout:
         """Every file and folder this generation's runs write (the original excepted)."""
         if self.generation:
             return [self.out]
-        names = (HLS, HLS_TS, POSTER, STORYBOARD, f".{STORYBOARD}.partial")
+        names = (HLS, TS_REMUXES, OLD_TS_REMUXES, POSTER, STORYBOARD,
+                 f".{STORYBOARD}.partial")
         found = [self.out / name for name in names]
         if self.out.is_dir():
             found += [p for p in self.out.iterdir() if TEMPORARY_NAME.match(p.name)]
@@ -122,7 +126,7 @@ class VideoLayout:
         return self.rendition(name) / segment_name(index)
 
     def ts_segment(self, name: str, index: int) -> Path:
-        return self.out / HLS_TS / name / ts_segment_name(index)
+        return self.out / TS_REMUXES / name / ts_segment_name(index)
 
     @property
     def poster(self) -> Path:
