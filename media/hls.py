@@ -3,12 +3,28 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from media.layout import HLS, INIT, MASTER, MEDIA_PLAYLIST, VideoLayout, temporary
+from media.layout import (
+    HLS,
+    IFRAME_PLAYLIST,
+    INIT,
+    MASTER,
+    MEDIA_PLAYLIST,
+    VideoLayout,
+    temporary,
+)
+
+
+@dataclass(frozen=True)
+class IFrameStats:
+    """An I-frame playlist's figures (media/iframes.py), for the master."""
+
+    bandwidth: int  # peak over the I-frames: bytes of one / time until the next
+    average_bandwidth: int
 
 
 @dataclass(frozen=True)
@@ -81,7 +97,8 @@ def target_duration(durations: Sequence[float]) -> int:
 def media_playlist(names: Sequence[str], durations: Sequence[float]) -> str:
     lines = [
         "#EXTM3U",
-        "#EXT-X-VERSION:7",
+        # Version 6: EXT-X-MAP in a playlist that is not I-frames only (RFC 8216 section 7).
+        "#EXT-X-VERSION:6",
         f"#EXT-X-TARGETDURATION:{target_duration(durations)}",
         "#EXT-X-MEDIA-SEQUENCE:0",
         "#EXT-X-PLAYLIST-TYPE:VOD",
@@ -108,23 +125,44 @@ def _stream_inf(info: RenditionInfo) -> str:
         attrs.append(f"RESOLUTION={info.width}x{info.height}")
     if info.kind == "video" and info.frame_rate:
         attrs.append(f"FRAME-RATE={info.frame_rate:.3f}")
+    # No 608/708 captions in the video: said, so that players do not look for them
+    # (RFC 8216 section 4.3.4.2).
+    attrs.append("CLOSED-CAPTIONS=NONE")
     return "#EXT-X-STREAM-INF:" + ",".join(attrs)
 
 
-def master_playlist(renditions: Sequence[RenditionInfo]) -> str:
-    """Video variants by bandwidth, highest first; the audio-only variant last."""
+def _iframe_stream_inf(info: RenditionInfo, stats: IFrameStats) -> str:
+    """RFC 8216 section 4.3.4.3: the rendition's I-frame playlist, its video codec only."""
+    video_codecs = [c for c in info.codecs.split(",") if not c.startswith("mp4a")]
+    attrs = [f"BANDWIDTH={stats.bandwidth}", f"AVERAGE-BANDWIDTH={stats.average_bandwidth}",
+             f'CODECS="{",".join(video_codecs) or info.codecs}"']
+    if info.width and info.height:
+        attrs.append(f"RESOLUTION={info.width}x{info.height}")
+    attrs.append(f'URI="{info.name}/{IFRAME_PLAYLIST}"')
+    return "#EXT-X-I-FRAME-STREAM-INF:" + ",".join(attrs)
+
+
+def master_playlist(renditions: Sequence[RenditionInfo],
+                    iframes: Mapping[str, IFrameStats] | None = None) -> str:
+    """Video variants by bandwidth, highest first; the audio-only variant last; then the
+    I-frame playlists of the video variants. No EXT-X-VERSION: nothing here needs more
+    than version 1 (RFC 8216 section 7)."""
+    iframes = iframes or {}
     video = sorted((r for r in renditions if r.kind == "video"), key=lambda r: -r.bandwidth)
     audio = [r for r in renditions if r.kind == "audio"]
-    lines = ["#EXTM3U", "#EXT-X-VERSION:7", "#EXT-X-INDEPENDENT-SEGMENTS"]
+    lines = ["#EXTM3U", "#EXT-X-INDEPENDENT-SEGMENTS"]
     for info in [*video, *audio]:
         # Variant URIs are relative to master.m3u8, which sits in hls/.
         lines += [_stream_inf(info), f"{info.name}/{MEDIA_PLAYLIST}"]
+    lines += [_iframe_stream_inf(info, iframes[info.name]) for info in video
+              if info.name in iframes]
     return "\n".join(lines) + "\n"
 
 
-def write_master(out_dir: str | os.PathLike[str], renditions: Sequence[RenditionInfo]) -> Path:
+def write_master(out_dir: str | os.PathLike[str], renditions: Sequence[RenditionInfo],
+                 iframes: Mapping[str, IFrameStats] | None = None) -> Path:
     hls_dir = VideoLayout(Path(out_dir)).hls
     hls_dir.mkdir(parents=True, exist_ok=True)
     path = hls_dir / MASTER
-    write_atomic(path, master_playlist(renditions))
+    write_atomic(path, master_playlist(renditions, iframes))
     return path

@@ -4,6 +4,7 @@ readers in server/ alike.
     original                       the uploaded file
     hls/master.m3u8                the master playlist (RFC 8216 section 4.3.4)
     hls/<rendition>/index.m3u8     a media playlist
+    hls/<rendition>/iframes.m3u8   its I-frame playlist (byte ranges of its segments)
     hls/<rendition>/init.mp4       its fMP4 initialisation segment (EXT-X-MAP)
     hls/<rendition>/seg_NNNNN.m4s  its media segments
     hls/.<rendition>.partial/      a rendition being written, renamed into place when done;
@@ -36,6 +37,7 @@ TS_REMUXES = "ts"
 OLD_TS_REMUXES = "hls-ts"
 MASTER = "master.m3u8"
 MEDIA_PLAYLIST = "index.m3u8"
+IFRAME_PLAYLIST = "iframes.m3u8"
 INIT = "init.mp4"
 POSTER = "poster.jpg"
 STORYBOARD = "storyboard"

@@ -11,7 +11,8 @@ from pathlib import Path
 from media.layout import VideoLayout
 
 from .errors import MediaError, OutOfSpace, TranscodeCancelled, out_of_space
-from .hls import RenditionInfo, write_master
+from .hls import RenditionInfo
+from .iframes import write_master_with_iframes
 from .ladder import Ladder, LadderSettings, choose_ladder
 from .probe import ProbeResult, probe
 from .thumbnails import PosterPicker, StoryboardBuilder, seek_feed
@@ -63,6 +64,7 @@ def process(
     it finished are reported again at once, and the master playlist lists them."""
     settings = settings or ProcessSettings()
     out = Path(out_dir)
+    layout = VideoLayout(out)
     seconds: dict[str, float] = {}
     clock = time.monotonic()
 
@@ -87,7 +89,7 @@ def process(
             done.append(event.info)
             # Playable as soon as one video rendition is (audio-only sources: the audio).
             if info.video is None or any(r.kind == "video" for r in done):
-                write_master(out, done)
+                write_master_with_iframes(layout, done)
             on_event(event)
         else:
             share = _PROBE + (_TRANSCODE - _PROBE) * event.overall / 100
@@ -115,7 +117,7 @@ def process(
             frame_consumers=consumers,
             min_free_bytes=settings.min_free_bytes,
         )
-        master = write_master(out, result.renditions)
+        master = write_master_with_iframes(layout, list(result.renditions))
         lap("transcode")
         poster = storyboard = None
         if picker is not None:

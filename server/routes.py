@@ -38,6 +38,7 @@ _VIDEO = "/api/videos/{video_id:[A-Za-z0-9_-]{11}}"
 MEDIA_PATHS = (
     (f"{_V}/hls/master.m3u8", playback_api.hls_master),
     (f"{_V}/hls/{{rendition}}/index.m3u8", playback_api.hls_media),
+    (f"{_V}/hls/{{rendition}}/iframes.m3u8", playback_api.hls_iframes),
     (f"{_V}/hls/{{rendition}}/{{segment}}", playback_api.hls_segment),
     (f"{_V}/hls-ts/master.m3u8", playback_api.ts_master),
     (f"{_V}/hls-ts/{{rendition}}/index.m3u8", playback_api.ts_media),

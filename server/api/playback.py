@@ -18,6 +18,7 @@ from aiohttp import hdrs, web
 
 from media.layout import (
     FMP4_FILE,
+    IFRAME_PLAYLIST,
     RENDITION_NAME,
     STORYBOARD_FILE,
     TS_SEGMENT_NAME,
@@ -181,6 +182,14 @@ async def hls_media(request: web.Request) -> web.StreamResponse:
 
 
 @media
+async def hls_iframes(request: web.Request) -> web.StreamResponse:
+    st, access, layout = await _authorized(request)
+    rendition = _part(request, "rendition", RENDITION_NAME).group(0)
+    return await _text(request, str(layout.rendition(rendition) / IFRAME_PLAYLIST), "fmp4",
+                       hls.CONTENT_TYPE, st, access)
+
+
+@media
 async def hls_segment(request: web.Request) -> web.StreamResponse:
     st, access, layout = await _authorized(request)
     rendition = _part(request, "rendition", RENDITION_NAME).group(0)
@@ -327,6 +336,9 @@ M3U8 = hls.CONTENT_TYPE
 PATHS = {
     f"{_V}/hls/master.m3u8": _media_op("fMP4 HLS master playlist", M3U8),
     f"{_V}/hls/{{rendition}}/index.m3u8": _media_op("fMP4 media playlist", M3U8, _RENDITION),
+    f"{_V}/hls/{{rendition}}/iframes.m3u8": _media_op(
+        "I-frame playlist: byte ranges of the keyframes in the fMP4 segments", M3U8,
+        _RENDITION),
     f"{_V}/hls/{{rendition}}/{{segment}}": _media_op(
         "fMP4 init or media segment", "video/mp4", _RENDITION, _SEGMENT),
     f"{_V}/hls-ts/master.m3u8": _media_op("MPEG-TS HLS master playlist", M3U8),

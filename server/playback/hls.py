@@ -42,8 +42,9 @@ def _with_query(uri: str, query: str | None) -> str:
 
 
 def _to_ts(line: str) -> str | None:
-    """The TS flavour of one media playlist line; None drops it (the fMP4 init map)."""
-    if line.startswith("#EXT-X-MAP"):
+    """The TS flavour of one playlist line; None drops it: the fMP4 init map, and the
+    I-frame playlists, whose byte ranges point into fMP4 segments."""
+    if line.startswith(("#EXT-X-MAP", "#EXT-X-I-FRAME-STREAM-INF")):
         return None
     if line.startswith("#EXT-X-VERSION:"):
         # Without EXT-X-MAP nothing here needs more than version 3 (RFC 8216 section 7),

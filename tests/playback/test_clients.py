@@ -126,7 +126,9 @@ async def test_playlists_parse_and_carry_a_grant_only_when_private(
         assert resp.headers["Content-Type"] == "application/vnd.apple.mpegurl"
         assert resp.headers["Content-Encoding"] == "gzip"
         text = await resp.text()
-        assert ("#EXT-X-VERSION:3" in text) == (flavour == "hls-ts")
+        # A master needs nothing past version 1 (RFC 8216 section 7): no EXT-X-VERSION.
+        assert "#EXT-X-VERSION" not in text
+        assert ("#EXT-X-I-FRAME-STREAM-INF" in text) == (flavour == "hls")
         master = m3u8.loads(text)
         assert master.is_variant
         names = {r.name for r in hls_tree.result.renditions}
@@ -143,7 +145,7 @@ async def test_playlists_parse_and_carry_a_grant_only_when_private(
                                           for s in media.segments)
             assert all(("sig=" in s.uri) == signed for s in media.segments)
             if flavour == "hls":
-                assert media.segment_map
+                assert media.segment_map and media.version == 6
                 assert ("sig=" in media.segment_map[0].uri) == signed
             else:
                 assert not media.segment_map and media.version == 3
@@ -256,3 +258,47 @@ async def test_playlist_validators_and_head(client: TestClient, hls_tree: Tree) 
     assert head.status == 200 and int(head.headers["Content-Length"]) == len(body)
     part = await client.get(url, headers={"Range": "bytes=0-6", "Accept-Encoding": "identity"})
     assert part.status == 206 and await part.read() == body[:7] == b"#EXTM3U"
+
+
+async def test_iframe_playlists_point_at_one_keyframe_each(
+    client: TestClient, hls_tree: Tree, tmp_path: Any
+) -> None:
+    """RFC 8216 4.3.4.3 and 4.3.3.6: every video variant has an I-frame playlist whose byte
+    ranges (into the stored segments) each hold exactly one frame, a keyframe."""
+    alice = await sign_up(client, "alice")
+    vid = await add_video(client, alice, hls_tree, privacy="private")
+    body = await (await client.get(f"/api/videos/{vid}", headers=alice.headers)).json()
+    master = m3u8.loads(await (await client.get(body["streams"]["hls"])).text())
+    variants = {p.uri.split("/")[0]: p for p in master.playlists if p.stream_info.resolution}
+    assert set(variants) == {"360p", "240p"}
+    assert all(p.stream_info.closed_captions == "NONE" for p in master.playlists)
+    assert {p.uri.split("/")[0] for p in master.iframe_playlists} == set(variants)
+    base = f"/api/videos/{vid}/hls/"
+    for iframe in master.iframe_playlists:
+        info = iframe.iframe_stream_info
+        assert info.bandwidth > 0 and info.average_bandwidth > 0
+        assert info.codecs.startswith("avc1") and "mp4a" not in info.codecs
+        name = iframe.uri.split("/")[0]
+        assert info.resolution == variants[name].stream_info.resolution
+        assert "sig=" in iframe.uri  # a private video's grant reaches it too
+        text = await (await client.get(base + iframe.uri)).text()
+        playlist = m3u8.loads(text)
+        assert playlist.is_i_frames_only and playlist.version == 5 and playlist.is_endlist
+        init = await (await client.get(base + name + "/" + playlist.segment_map[0].uri)).read()
+        assert playlist.segments
+        for n, entry in enumerate(playlist.segments):
+            length, offset = entry.byterange.split("@")
+            first, last = int(offset), int(offset) + int(length) - 1
+            resp = await client.get(base + name + "/" + entry.uri,
+                                    headers={"Range": f"bytes={first}-{last}"})
+            assert resp.status == 206
+            sample = tmp_path / f"{name}-{n}.mp4"
+            sample.write_bytes(init + await resp.read())
+            code, out, err = await run(
+                "ffprobe", "-v", "error", "-select_streams", "v", "-show_entries",
+                "frame=key_frame,pict_type", "-of", "json", str(sample))
+            assert code == 0, err
+            frames = json.loads(out)["frames"]
+            assert [(f["key_frame"], f["pict_type"]) for f in frames] == [(1, "I")], frames
+        total = sum(e.duration for e in playlist.segments)
+        assert abs(total - 4.0) < 0.2
