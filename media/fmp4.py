@@ -162,9 +162,10 @@ class SegmentSink:
     `boundaries` are segment start instants in seconds (the first is 0); a fragment
     starting within `tolerance` before a boundary still opens that boundary's segment.
     Every track's first sample is presented at `lead` seconds (see the module's notes);
-    segment starts are counted from there. With `fragment_per_segment` (an encoder that
-    puts keyframes only at boundaries) a segment is whole, and renamed into place, as soon
-    as its fragment is; otherwise only when the next segment begins.
+    segment starts are counted from there. With `last_fragments` (an encoder that puts
+    keyframes only where told: for each segment, when its last fragment starts) a segment
+    is whole, and renamed into place, as soon as that fragment is; otherwise only when the
+    next segment begins.
     """
 
     def __init__(
@@ -175,12 +176,14 @@ class SegmentSink:
         lead: float = 0.0,
         *,
         after: Continuation | None = None,
-        fragment_per_segment: bool = False,
+        last_fragments: Sequence[float] | None = None,
     ) -> None:
         self.directory = directory
         self.lead = lead
         self.after = after
-        self.fragment_per_segment = fragment_per_segment
+        self.last_fragments = list(last_fragments) if last_fragments is not None else None
+        self.fragment_per_segment = last_fragments is not None  # keyframes where told only
+        self._fragment_start = 0.0
         self._tracks: dict[int, tuple[int, bytes]] = {}  # track_ID: (timescale, handler)
         self._shifts: dict[int, int] = {}  # track_ID: ticks added to its tfdt
         self.boundaries = list(boundaries)
@@ -244,13 +247,22 @@ class SegmentSink:
             self._shift(moof)
             start = fragment_start(moof, self._track)
             if start is not None:
-                self._maybe_open(start / self._timescale - self.lead)
+                self._fragment_start = start / self._timescale - self.lead
+                self._maybe_open(self._fragment_start)
             self._append(box[:payload] + bytes(moof))
         elif kind == b"mdat":
             self._append(box)
-            if self.fragment_per_segment:
+            if self._segment_is_whole():
                 self._close_segment()
         # mfra and any trailing index are not part of an HLS segment.
+
+    def _segment_is_whole(self) -> bool:
+        """The fragment just written was its segment's last (keyframes where told only)."""
+        if self.last_fragments is None or not self.segments or self._current is None:
+            return False
+        index = len(self.segments) - 1
+        return index < len(self.last_fragments) and (
+            self._fragment_start >= self.last_fragments[index] - self.tolerance)
 
     def _shift(self, moof: bytearray) -> None:
         for kind, s, e in iter_boxes(moof):
@@ -286,7 +298,8 @@ class SegmentSink:
     def _maybe_open(self, start: float) -> None:
         nb = self._next_boundary
         at_boundary = nb < len(self.boundaries) and start >= self.boundaries[nb] - self.tolerance
-        if self.fragment_per_segment and self.segments and not at_boundary:
+        if self.fragment_per_segment and self._current is None and self.segments \
+                and not at_boundary:
             raise ValueError(f"a fragment at {start:.3f} s does not start a segment")
         if self._current is not None and not at_boundary:
             return

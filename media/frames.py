@@ -148,7 +148,8 @@ class RungFrames:
 
     Output slot n (time n/fps) shows the last source frame presented before the middle
     of the slot, so frames are repeated or dropped by timestamp, as FFmpeg's
-    `fps` filter does with round=near. Slots nearest each boundary are forced IDR.
+    `fps` filter does with round=near. Slots nearest each keyframe instant (the segment
+    boundaries and the keyframes between them) are forced IDR.
     A rung continued from a boundary starts at that boundary's slot (`first_slot`): the
     frames fed before it only decide which frame that slot shows.
     """
@@ -158,14 +159,14 @@ class RungFrames:
         width: int,
         height: int,
         fps: float,
-        boundaries: Sequence[float],
+        keyframes: Sequence[float],
         encode: Callable[[VideoFrame], None],
         first_slot: int = 0,
     ) -> None:
         self.width, self.height, self.fps = width, height, fps
         self.rate = rate_fraction(fps)
         self.time_base = 1 / self.rate
-        self.idr_slots = {boundary_slot(b, self.rate) for b in boundaries}
+        self.idr_slots = {boundary_slot(k, self.rate) for k in keyframes}
         self.encode = encode
         self.reformatter = VideoReformatter()
         self.slot = first_slot

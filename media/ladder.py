@@ -33,7 +33,10 @@ class LadderSettings:
     preset: str = "veryfast"
     crf: int = 23
     segment_target: float = 6.0
-    max_remux_segment: float = 10.0  # longest segment that source keyframes may give
+    # Longest segment that source keyframes may give a copied rung: the target duration
+    # Apple's authoring spec asks for; a source whose keyframes are further apart is encoded.
+    max_remux_segment: float = 6.0
+    keyframe_interval: float = 2.0  # an IDR at least this often in encoded rungs (Apple: 2 s)
     audio_kbps: int = 128
     allow_remux: bool = True
     max_duration: float | None = None
@@ -70,6 +73,29 @@ class Ladder:
     remux_top: bool
     source: ProbeResult
     settings: LadderSettings = field(default_factory=LadderSettings)
+
+    @property
+    def keyframes(self) -> tuple[float, ...]:
+        """Where the encoded rungs put their IDR frames: every boundary, and within each
+        segment at equal steps no longer than `keyframe_interval` (a 6 s segment: 0, 2, 4)."""
+        return idr_instants(self.boundaries, self.duration, self.settings.keyframe_interval)
+
+    def last_keyframes(self) -> tuple[float, ...]:
+        """For each segment, the instant of its last IDR (where its last fragment starts)."""
+        ends = [*self.boundaries[1:], max(self.duration, self.boundaries[-1])]
+        keys = self.keyframes
+        return tuple(max(k for k in keys if start - 1e-6 <= k < end - 1e-6) if end > start
+                     else start for start, end in zip(self.boundaries, ends, strict=True))
+
+
+def idr_instants(boundaries: tuple[float, ...], duration: float, interval: float
+                 ) -> tuple[float, ...]:
+    ends = [*boundaries[1:], max(duration, boundaries[-1] if boundaries else 0.0)]
+    out: list[float] = []
+    for start, end in zip(boundaries, ends, strict=True):
+        steps = max(1, math.ceil((end - start) / interval - 1e-6)) if interval > 0 else 1
+        out += [round(start + (end - start) * k / steps, 6) for k in range(steps)]
+    return tuple(out)
 
 
 # H.264 Annex A table A-1: level -> (MaxMBPS, MaxFS, MaxBR in kbit/s for Baseline/Main).

@@ -87,7 +87,7 @@ class RenditionOutput:
         lead: float = 0.0,
         audio_only: bool = False,
         after: Continuation | None = None,
-        fragment_per_segment: bool = False,
+        last_fragments: Sequence[float] | None = None,
     ) -> None:
         self.name = name
         layout = VideoLayout(out_dir)
@@ -97,7 +97,7 @@ class RenditionOutput:
             shutil.rmtree(self.tmp_dir, ignore_errors=True)
         self.tmp_dir.mkdir(parents=True, exist_ok=True)
         self.sink = SegmentSink(self.tmp_dir, boundaries, tolerance, lead, after=after,
-                                fragment_per_segment=fragment_per_segment)
+                                last_fragments=last_fragments)
         # No shift of every track by the first packet (AAC priming, B-frame delay): the
         # muxer starts each track at 0 and SegmentSink puts the tracks on one timeline.
         options = {"movflags": MOVFLAGS, "avoid_negative_ts": "disabled"}

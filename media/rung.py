@@ -34,7 +34,7 @@ class EncodedRung:
         out: RenditionOutput,
         rendition: VideoRendition,
         settings: LadderSettings,
-        boundaries: Sequence[float],
+        keyframes: Sequence[float],
         *,
         hdr: bool,
         audio_template: AudioStream | None,
@@ -65,7 +65,7 @@ class EncodedRung:
         self.init_ok = out.start()
         self.audio_next = 0
         self.frames = RungFrames(
-            rendition.width, rendition.height, rendition.fps, boundaries, self._encode,
+            rendition.width, rendition.height, rendition.fps, keyframes, self._encode,
             first_slot,
         )
         self.queue: queue.Queue[_Item] = queue.Queue(QUEUE_FRAMES)
@@ -162,7 +162,9 @@ class EncodedRung:
 
 def x264_options(settings: LadderSettings, r: VideoRendition) -> dict[str, str]:
     params = [
-        "keyint=infinite",  # IDR frames come only where forced: at the segment boundaries
+        # IDR frames come only where forced: at the segment boundaries and every 2 s
+        # between them (Ladder.keyframes).
+        "keyint=infinite",
         "scenecut=0",
         "open-gop=0",
         f"vbv-maxrate={r.max_kbps}",

@@ -5,7 +5,8 @@ rendition, and packets kept for every video rendition), and when the ladder says
 the source's H.264 packets are copied into the top rung, which is then playable
 within seconds. Pass 2 decodes each video frame once and feeds every encoded rung;
 IDR frames are forced at the ladder's boundaries so that segments line up across
-renditions (the HLS authoring spec asks for aligned segments).
+renditions (the HLS authoring spec asks for aligned segments), and every 2 s between
+them (its keyframe rule, for seeking and trick play); each starts a fragment.
 
 A run goes on from what a stopped one left (media.resume): finished renditions stay as
 they are, and the encode pass seeks the source to the keyframe at or before the first
@@ -208,7 +209,7 @@ class _Job:
         *,
         audio_only: bool = False,
         after: Continuation | None = None,
-        fragment_per_segment: bool = False,
+        last_fragments: Sequence[float] | None = None,
     ) -> RenditionOutput:
         out = RenditionOutput(
             self.out_dir,
@@ -218,7 +219,7 @@ class _Job:
             lead=self.lead,
             audio_only=audio_only,
             after=after,
-            fragment_per_segment=fragment_per_segment,
+            last_fragments=last_fragments,
         )
         self.open.append(out)
         return out
@@ -399,12 +400,12 @@ class _Job:
     def _rung(self, rendition: VideoRendition, hdr: bool, after: Continuation | None
               ) -> EncodedRung:
         out = self.open_output(rendition.name, 0.5 / rendition.fps, after=after,
-                               fragment_per_segment=True)
+                               last_fragments=self.ladder.last_keyframes())
         return EncodedRung(
             out,
             rendition,
             self.ladder.settings,
-            self.ladder.boundaries,
+            self.ladder.keyframes,
             hdr=hdr,
             audio_template=self.audio.stream,
             first_slot=self._first_slot(rendition, after),

@@ -63,7 +63,27 @@ def test_remux_top_uses_source_keyframes() -> None:
     assert ladder.remux_top and ladder.video[0].copy and not ladder.video[1].copy
     assert set(ladder.boundaries) <= {0.0, *VIDEO.keyframes}
     gaps = [b - a for a, b in zip(ladder.boundaries, [*ladder.boundaries[1:], 60.0], strict=True)]
-    assert max(gaps) <= 10.0 and min(gaps) >= 4.0
+    assert max(gaps) <= 6.0 and min(gaps) >= 4.0
+
+
+def test_keyframes_far_apart_are_encoded_never_a_segment_past_the_target() -> None:
+    """Source keyframes 8 s apart would make 8 s copied segments: the top rung is encoded."""
+    ladder = choose_ladder(source(replace(VIDEO, keyframes=tuple(float(k) for k in
+                                                                range(0, 60, 8)))))
+    assert not ladder.remux_top
+    assert ladder.boundaries == fixed_boundaries(60.0, 6.0)
+
+
+def test_encoded_rungs_have_an_idr_every_two_seconds() -> None:
+    ladder = choose_ladder(source(duration=13.0))
+    assert ladder.boundaries == (0.0, 6.0, 12.0)
+    # Copied top rung: segments where the source's keyframes are; every 2 s between.
+    assert ladder.keyframes == (0.0, 2.0, 4.0, 6.0, 8.0, 10.0, 12.0)
+    assert ladder.last_keyframes() == (4.0, 10.0, 12.0)
+    odd = choose_ladder(source(replace(VIDEO, codec="hevc"), duration=17.0))
+    assert odd.boundaries == (0.0, 6.0, 12.0)  # the last segment is 5 s
+    assert odd.keyframes == (0.0, 2.0, 4.0, 6.0, 8.0, 10.0, 12.0, 13.666667, 15.333333)
+    assert odd.last_keyframes() == (4.0, 10.0, 15.333333)
 
 
 @pytest.mark.parametrize(
