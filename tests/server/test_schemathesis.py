@@ -42,7 +42,7 @@ PASSWORD = "correct horse battery"
 # Fixed for the suite; other values for a longer look by hand.
 SEED = int(os.environ.get("REELHOUSE_FUZZ_SEED", "20261203"))
 EXAMPLES = int(os.environ.get("REELHOUSE_FUZZ_EXAMPLES", "10"))  # per operation and mode
-SCENARIOS, STEPS, ROUNDS = 60, 10, 4  # stateful phase
+SCENARIOS, STEPS, ROUNDS = 60, 10, 8  # stateful phase (it stops once every kind is reached)
 # What the links of the document lead to, from the operations that create each of them.
 LINKED = {"/api/channels/{channel_id}", "/api/videos/{video_id}",
           "/api/videos/{video_id}/comments/{comment_id}", "/api/uploads/{upload_id}",
