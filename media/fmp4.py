@@ -17,6 +17,9 @@ differently by players (FFmpeg adds the largest negative offset back to every
 timestamp), so offsets stay unsigned and the sink moves each track's tfdt instead:
 every track's first sample is presented at `lead`, a common instant no shorter than
 any rendition's reorder delay (ISO 14496-12 8.8.12, composition = decode + offset).
+An edit list in the init segment (8.6.6, one entry with media_time = `lead`) then has
+players present that instant as 0, so playback starts at 0 with no hole before it
+(Chromium's MSE, Safari, FFmpeg honour it), and A/V sync is untouched.
 
 Each segment is written under a temporary name and renamed when whole, so a segment
 file that exists is complete. A run that continues a rendition another run stopped
@@ -57,6 +60,50 @@ class Continuation:
     # track's timescale, and how many samples the segments hold.
     decode_ends: Mapping[bytes, int] = field(default_factory=dict)
     samples: Mapping[bytes, int] = field(default_factory=dict)
+
+
+def _box(kind: bytes, payload: bytes) -> bytes:
+    return struct.pack(">I4s", 8 + len(payload), kind) + payload
+
+
+def with_edit_lists(init: bytes, lead: float) -> bytes:
+    """`init` (ftyp + moov) with an `edts`/`elst` after each `tkhd` (8.6.5, 8.6.6): one
+    entry, segment_duration 0 (the whole, unknown length of a fragmented track),
+    media_time `lead` in the track's own timescale, rate 1."""
+    if lead <= 0:
+        return init
+    out = bytearray()
+    begin = 0  # where the current box starts (its header may be 8 or 16 bytes)
+    for kind, start, end in iter_boxes(init):
+        box_start, begin = begin, end
+        if kind != b"moov":
+            out += init[box_start:end]
+            continue
+        moov = init[start:end]
+        scales = {track_id: scale for track_id, scale, _ in track_timescales(moov)}
+        body = bytearray()
+        child_start = 0
+        for child, cs, ce in iter_boxes(moov):
+            child_box_start, child_start = child_start, ce
+            if child != b"trak":
+                body += moov[child_box_start:ce]
+                continue
+            trak = bytearray()
+            part_start = cs
+            for part, ps, pe in iter_boxes(moov, cs, ce):
+                part_box_start, part_start = part_start, pe
+                if part == b"edts":
+                    continue  # ours replaces any the muxer wrote
+                trak += moov[part_box_start:pe]
+                if part == b"tkhd":
+                    version = moov[ps]
+                    (track_id,) = struct.unpack_from(">I", moov, ps + (20 if version == 1 else 12))
+                    media_time = round(lead * scales.get(track_id, 1))
+                    elst = struct.pack(">I I I i H H", 0, 1, 0, media_time, 1, 0)
+                    trak += _box(b"edts", _box(b"elst", elst))
+            body += _box(b"trak", bytes(trak))
+        out += _box(b"moov", bytes(body))
+    return bytes(out)
 
 
 def iter_boxes(
@@ -238,6 +285,7 @@ class SegmentSink:
             self._init += box
             if kind == b"moov":
                 self._choose_track(box[payload:])
+                self._init = bytearray(with_edit_lists(bytes(self._init), self.lead))
                 if self.after is None:
                     write_atomic(self.directory / INIT, bytes(self._init))
                 elif bytes(self._init) != self.after.init:

@@ -189,7 +189,10 @@ def remux_segment(init: Path, segment: Path, out: Path) -> None:
     tmp = out.with_name(f".{out.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     muxed = tmp.with_name(tmp.name + ".muxed")
     try:
-        with ConcatReader(init, segment) as reader, av.open(reader, "r", format="mp4") as src:
+        # The stored timestamps, not the edit list's (media.fmp4): with it, the first
+        # decode times would be negative, which MPEG-TS cannot carry.
+        with ConcatReader(init, segment) as reader, av.open(
+                reader, "r", format="mp4", options={"ignore_editlist": "1"}) as src:
             with av.open(str(muxed), "w", format="mpegts",
                          options={"mpegts_copyts": "1"}) as dst:
                 streams = {s.index: dst.add_stream_from_template(s) for s in src.streams

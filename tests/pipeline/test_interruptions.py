@@ -76,6 +76,13 @@ async def test_killed_worker_is_retried_and_finishes(
     lowered = (os.getpriority(os.PRIO_PROCESS, 0) + 5, os.SCHED_IDLE)
     assert threads[job["worker_pid"]] == lowered
     assert len(threads) >= 4 and sum(t != lowered for t in threads.values()) <= 1, threads
+    # Killed once the first segment of a rung is whole (a loaded machine may take a while).
+    layout = storage.video_layout(client.app[keys.CONFIG], video_id)
+    kept = layout.rendition_partial("360p") / "seg_00000.m4s"
+    deadline = time.monotonic() + 60
+    while not kept.exists():
+        assert time.monotonic() < deadline, "no whole segment within 60 s"
+        await asyncio.sleep(0.05)
     before = (await video(client, owner, video_id))["progress"]["percent"]
     os.kill(job["worker_pid"], signal.SIGKILL)
     body = await wait_for(client, owner, video_id,
@@ -83,8 +90,6 @@ async def test_killed_worker_is_retried_and_finishes(
     # The worker's own failure uses an attempt, but what it wrote stays for the retry:
     # the progress shown, and the whole segments of the renditions it was encoding.
     assert body["progress"]["percent"] >= before
-    layout = storage.video_layout(client.app[keys.CONFIG], video_id)
-    kept = layout.rendition_partial("360p") / "seg_00000.m4s"
     first_segment = (kept.stat().st_ino, kept.stat().st_mtime_ns)
     job = await job_row(client, video_id)
     # Back-off: 2 ** attempts seconds after the first failure.
