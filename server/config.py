@@ -33,6 +33,13 @@ class Config:
         "127.0.0.1,::1", "comma-separated proxy addresses whose X-Forwarded-* and Forwarded"
         " headers are believed (loopback: a proxy on the same host; empty: none)"
     )
+    header_timeout: float = _setting(
+        60.0, "seconds a request head may take to arrive, from the connection's start or the "
+        "head's first byte (nginx's client_header_timeout); a late one closes the connection"
+        " (0: no limit)")
+    max_connections_per_address: int = _setting(
+        256, "open connections per client address, the next one closed at once; a trusted "
+        "proxy is exempt, so limit its clients at the proxy (0: no limit)")
     cors_origins: str = _setting(
         "*", "origins allowed to call the upload API from a browser, comma-separated "
         "('*': any origin, Bearer tokens only; listed origins may also send cookies)"
