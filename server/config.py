@@ -99,6 +99,9 @@ class Config:
     max_resolution: int = _setting(4320, "largest short side accepted")
     segment_seconds: float = _setting(6.0, "target HLS segment duration")
     ws_queue_size: int = _setting(256, "events buffered per live subscriber before it is dropped")
+    ws_connections_per_user: int = _setting(
+        16, "live connections (WebSocket and SSE together) per user; the next WebSocket is "
+        "closed with 1008, the next SSE request gets 429 (0: no limit)")
     ws_heartbeat_seconds: float = _setting(30.0, "WebSocket ping interval")
     test_hooks: bool = _setting(
         False, "enable /api/admin/test-hooks/* (benchmarks only; never on a real server)"
