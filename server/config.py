@@ -77,8 +77,14 @@ class Config:
     )
     password_min_length: int = _setting(8, "shortest password accepted")
     max_upload_bytes: int = _setting(8 << 30, "largest upload accepted (Tus-Max-Size)")
-    user_quota_bytes: int = _setting(0, "total bytes of uploads per user (0: no limit)")
-    user_daily_quota_bytes: int = _setting(0, "bytes a user may upload per day (0: no limit)")
+    user_quota_bytes: int = _setting(
+        10 << 30, "total bytes of uploads per user, unfinished uploads counted at their "
+        "declared length; administrators have none (0: no limit)")
+    user_daily_quota_bytes: int = _setting(
+        0, "bytes a user may upload per day; administrators have none (0: no limit)")
+    unfinished_uploads_per_user: int = _setting(
+        20, "uploads a user may have unfinished at once (tus and multipart); the next gets "
+        "429 (0: no limit)")
     upload_expiry_seconds: int = _setting(24 * 3600, "abandoned uploads expire after this")
     upload_sweep_seconds: int = _setting(600, "how often expired uploads are swept")
     min_free_disk_bytes: int = _setting(512 << 20, "free disk space always kept")
