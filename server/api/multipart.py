@@ -12,6 +12,7 @@ from aiohttp import web
 
 from server import keys
 from server.api.tus import closes_on_problem
+from server.api.tus_openapi import upload_caps
 from server.api.videos import video_links
 from server.db import Row
 from server.errors import BadRequest, PayloadTooLarge, UnsupportedMedia
@@ -90,8 +91,8 @@ PATHS = {
         "options": op("The upload URL's methods; a cross-origin preflight gets the upload "
                       "CORS policy", tag="uploads", responses={204: None}, auth="none"),
         "post": {
-            **with_links(op("Simple upload (multipart/form-data, streamed to disk)",
-                            tag="uploads", responses={201: ref("Video")}),
+            **with_links(upload_caps(op("Simple upload (multipart/form-data, streamed to disk)",
+                                  tag="uploads", responses={201: ref("Video")})),
                          201, video_links("$response.body#/id")),
             "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
                 "type": "object", "required": ["file"],
