@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 import ssl
 import sys
-
-from aiohttp import web
 
 from server.accesslog import RedactingAccessLogger
 from server.app import create_app
 from server.config import Config, argument_parser, build_config
+from server.edge.listen import listening
 
 SHUTDOWN_SECONDS = 10.0
 
@@ -32,6 +32,24 @@ def _ssl_context(config: Config) -> ssl.SSLContext | None:
     return context
 
 
+async def serve(config: Config, ssl_context: ssl.SSLContext | None) -> None:
+    """Serve until SIGINT or SIGTERM. Then stop accepting, finish in-flight requests and run
+    every cleanup context (workers, database), as web.run_app does; its listening socket
+    takes no protocol factory, so server/edge/listen.py puts the connection guard in."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    access_log = logging.getLogger("aiohttp.access") if config.access_log else None
+    async with listening(create_app(config), host=config.host, port=config.port,
+                         ssl_context=ssl_context, shutdown_timeout=SHUTDOWN_SECONDS,
+                         access_log=access_log, access_log_class=RedactingAccessLogger):
+        logging.getLogger("reelhouse").info(
+            "listening on %s://%s:%s", "https" if ssl_context else "http", config.host,
+            config.port)
+        await stop.wait()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = argument_parser().parse_args(argv)
     try:
@@ -49,19 +67,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     logging.basicConfig(level=config.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    loop = _event_loop(config.event_loop)
-    logging.getLogger("reelhouse").info(
-        "listening on %s://%s:%s", "https" if config.tls_cert else "http", config.host,
-        config.port)
-    # SIGINT and SIGTERM stop accepting, finish in-flight requests and run every cleanup
-    # context (workers, database) before exiting. Handlers are cancelled when their client
-    # goes away, as under aiohttp's test server, so tests and production behave alike.
-    web.run_app(
-        create_app(config), host=config.host, port=config.port, loop=loop,
-        ssl_context=ssl_context, shutdown_timeout=SHUTDOWN_SECONDS, handler_cancellation=True,
-        access_log=logging.getLogger("aiohttp.access") if config.access_log else None,
-        access_log_class=RedactingAccessLogger, print=None,
-    )
+    # asyncio.Runner, as asyncio.run: the remaining tasks are cancelled, async generators
+    # and the default executor shut down, then the loop is closed.
+    with asyncio.Runner(loop_factory=lambda: _event_loop(config.event_loop)) as runner:
+        runner.run(serve(config, ssl_context))
     logging.getLogger("reelhouse").info("stopped")
     return 0
 

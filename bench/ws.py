@@ -8,7 +8,8 @@ For each server: N WebSocket clients on loopback, spread over several client pro
 every client has it (p50, p99, max, measured from just before the publish request) and
 the server's RSS growth per connection (VmRSS after delivery minus before connecting).
 
-Reelhouse runs as `run.py` in a subprocess (rate limits off, `--test-hooks true`).
+Reelhouse runs as `run.py` in a subprocess (rate limits and the per-user cap on live
+connections off, `--test-hooks true`).
 Its clients authenticate with another account's access token (`?token=`) and send
 {"type": "subscribe", "topic": "channel:<id>"}. The event is published by
 `POST /api/admin/test-hooks/publish`, which creates a public video and marks it ready
@@ -251,6 +252,7 @@ async def bench_reelhouse(clients: int, procs: int) -> dict[str, float]:
             "--access-log", "false", "--log-level", "WARNING", "--test-hooks", "true",
             "--rate-limit-per-minute", "100000000", "--rate-limit-user-per-minute",
             "100000000", "--auth-rate-limit-per-minute", "100000", "--workers", "1",
+            "--ws-connections-per-user", "0",  # every client is the same watcher
             cwd=ROOT)
         try:
             base_url = f"http://127.0.0.1:{port}"

@@ -33,6 +33,13 @@ class Config:
         "127.0.0.1,::1", "comma-separated proxy addresses whose X-Forwarded-* and Forwarded"
         " headers are believed (loopback: a proxy on the same host; empty: none)"
     )
+    header_timeout: float = _setting(
+        60.0, "seconds a request head may take to arrive, from the connection's start or the "
+        "head's first byte (nginx's client_header_timeout); a late one closes the connection"
+        " (0: no limit)")
+    max_connections_per_address: int = _setting(
+        256, "open connections per client address, the next one closed at once; a trusted "
+        "proxy is exempt, so limit its clients at the proxy (0: no limit)")
     cors_origins: str = _setting(
         "*", "origins allowed to call the upload API from a browser, comma-separated "
         "('*': any origin, Bearer tokens only; listed origins may also send cookies)"
@@ -70,8 +77,14 @@ class Config:
     )
     password_min_length: int = _setting(8, "shortest password accepted")
     max_upload_bytes: int = _setting(8 << 30, "largest upload accepted (Tus-Max-Size)")
-    user_quota_bytes: int = _setting(0, "total bytes of uploads per user (0: no limit)")
-    user_daily_quota_bytes: int = _setting(0, "bytes a user may upload per day (0: no limit)")
+    user_quota_bytes: int = _setting(
+        10 << 30, "total bytes of uploads per user, unfinished uploads counted at their "
+        "declared length; administrators have none (0: no limit)")
+    user_daily_quota_bytes: int = _setting(
+        0, "bytes a user may upload per day; administrators have none (0: no limit)")
+    unfinished_uploads_per_user: int = _setting(
+        20, "uploads a user may have unfinished at once (tus and multipart); the next gets "
+        "429 (0: no limit)")
     upload_expiry_seconds: int = _setting(24 * 3600, "abandoned uploads expire after this")
     upload_sweep_seconds: int = _setting(600, "how often expired uploads are swept")
     min_free_disk_bytes: int = _setting(512 << 20, "free disk space always kept")
@@ -99,6 +112,9 @@ class Config:
     max_resolution: int = _setting(4320, "largest short side accepted")
     segment_seconds: float = _setting(6.0, "target HLS segment duration")
     ws_queue_size: int = _setting(256, "events buffered per live subscriber before it is dropped")
+    ws_connections_per_user: int = _setting(
+        16, "live connections (WebSocket and SSE together) per user; the next WebSocket is "
+        "closed with 1008, the next SSE request gets 429 (0: no limit)")
     ws_heartbeat_seconds: float = _setting(30.0, "WebSocket ping interval")
     test_hooks: bool = _setting(
         False, "enable /api/admin/test-hooks/* (benchmarks only; never on a real server)"

@@ -13,7 +13,7 @@ import time
 from bisect import bisect_left
 from collections.abc import Callable, Iterator
 
-from prometheus_client import CollectorRegistry, Gauge
+from prometheus_client import CollectorRegistry, Counter, Gauge
 from prometheus_client.metrics_core import (
     CounterMetricFamily,
     GaugeMetricFamily,
@@ -105,4 +105,9 @@ class Metrics:
         self.live_connections = Gauge(
             "reelhouse_live_connections", "Open WebSocket and SSE connections",
             registry=self.registry,
+        )
+        self.shed = Counter(
+            "reelhouse_connections_shed", "Connections closed before a request was read: "
+            "reason header_timeout (a late head) or per_address (max_connections_per_address)",
+            ["reason"], registry=self.registry,
         )

@@ -118,6 +118,14 @@ def op(
     return operation
 
 
+def refusal(operation: dict[str, Any], status: int, description: str) -> dict[str, Any]:
+    """The operation with one of its refusals (problem+json) described: what it means here
+    and what lifts it."""
+    operation["responses"][str(status)] = {"description": description,
+                                           "content": PROBLEM_CONTENT}
+    return operation
+
+
 def link(path: str, method: str, description: str, parameters: dict[str, str]) -> Schema:
     """An OpenAPI link (3.1 section 4.8.20) to the operation `method path`, each parameter a
     runtime expression such as `$response.body#/id`."""

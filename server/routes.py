@@ -55,9 +55,10 @@ TUS = (("Tus-Resumable", tus_api.TUS_VERSION),)
 ROUTES: tuple[Route, ...] = (
     *(Route("GET", path, handler, "media") for path, handler in MEDIA_PATHS),
     *(Route("OPTIONS", path, playback_api.options, "media") for path, _ in MEDIA_PATHS),
-    Route("GET", "/healthz", system.healthz),
+    # Health and metrics spend no budget (issue 22: a health check answered 429).
+    Route("GET", "/healthz", system.healthz, "probe"),
     # A scraper's token is not a session's: the handler checks it (metrics_token).
-    Route("GET", "/metrics", system.metrics, stale_token_ok=True),
+    Route("GET", "/metrics", system.metrics, "probe", stale_token_ok=True),
     Route("GET", "/api/openapi.json", system.openapi_document),
     # Accounts and auth
     Route("POST", "/api/auth/login", auth.login, "auth"),

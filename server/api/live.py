@@ -10,7 +10,7 @@ from server.identity import require_admin
 from server.live import hooks
 from server.live.sse import event_stream
 from server.live.ws import websocket
-from server.openapi import header_param, op, query_param
+from server.openapi import header_param, op, query_param, refusal
 from server.validation import json_body
 
 TOKEN = query_param("token", {"type": "string"},
@@ -28,15 +28,19 @@ SCHEMAS: dict[str, Any] = {"TestHookPublished": PUBLISHED}
 PATHS = {
     "/api/ws": {
         "get": op("WebSocket (RFC 6455) of notifications and live events; messages "
-                  "resume/subscribe/unsubscribe/ping", tag="live", params=[TOKEN, LAST_ID],
-                  responses={101: None}),
+                  "resume/subscribe/unsubscribe/ping. Past ws_connections_per_user live "
+                  "connections (default 16, WebSocket and SSE together) the socket is "
+                  "closed at once with 1008 (RFC 6455 section 7.4.1) and the reason",
+                  tag="live", params=[TOKEN, LAST_ID], responses={101: None}),
     },
     "/api/events": {
-        "get": op("The same stream as Server-Sent Events; notifications carry id: lines",
-                  tag="live",
-                  params=[TOKEN, LAST_ID, TOPIC,
-                          header_param("Last-Event-ID", "resume after this notification id")],
-                  responses={200: "text/event-stream"}),
+        "get": refusal(op(
+            "The same stream as Server-Sent Events; notifications carry id: lines",
+            tag="live", params=[TOKEN, LAST_ID, TOPIC,
+                                header_param("Last-Event-ID", "resume after this notification id")],
+            responses={200: "text/event-stream"}),
+            429, "the user already has ws_connections_per_user live connections (default "
+            "16, WebSocket and SSE together): close one first (RFC 6585 section 4)"),
     },
     "/api/admin/test-hooks/publish": {
         "post": op("Benchmarks only (setting test_hooks, off by default: 404): make a public "

@@ -12,13 +12,14 @@ from aiohttp import web
 
 from server import keys
 from server.api.tus import closes_on_problem
+from server.api.tus_openapi import upload_caps
 from server.api.videos import video_links
 from server.db import Row
 from server.errors import BadRequest, PayloadTooLarge, UnsupportedMedia
 from server.identity import require_user
 from server.openapi import op, ref, with_links
 from server.services import Services
-from server.uploads import complete, metadata, receive, store
+from server.uploads import complete, metadata, quota, receive, store
 from server.uploads.disposition import form_boundary
 from server.uploads.form import StreamingForm, receive_form
 from server.videos import create_video, video_json
@@ -38,12 +39,19 @@ async def upload_video(request: web.Request) -> web.Response:
     boundary = form_boundary(request.headers.get("Content-Type", ""))
     if boundary is None:
         raise UnsupportedMedia("send the video as multipart/form-data with a 'file' part")
-    left = await receive.remaining_quota(db, config, viewer.user_id)
-    limit = config.max_upload_bytes if left is None else min(config.max_upload_bytes, left)
+    users, user_id = request.app[keys.UPLOADS].users, viewer.user_id
     declared = request.content_length
-    if declared is not None and declared > limit + FORM_SLACK:
-        raise PayloadTooLarge(f"the body is {declared} bytes; at most {limit} may be uploaded")
-    await receive.check_free_disk(config, declared or 0)
+    async with users.creating(user_id):  # the checks and the hold in one step
+        await quota.check_unfinished(db, config, users, user_id)
+        left = await quota.remaining_quota(db, config, user_id, users.held_bytes(user_id))
+        limit = config.max_upload_bytes if left is None else min(config.max_upload_bytes, left)
+        if declared is not None and declared > limit + FORM_SLACK:
+            raise PayloadTooLarge(f"the body is {declared} bytes; at most {limit} may be "
+                                  "uploaded (size limit or quota)")
+        await receive.check_free_disk(config, declared or 0)
+        # While it streams, the form holds its declared length against the quota (all
+        # that is left of it when it declares none: chunked).
+        key = users.hold(user_id, limit if declared is None else min(declared, limit))
     form = StreamingForm(boundary, limit)
     path = config.uploads_dir / f"form-{secrets.token_urlsafe(12)}"
     try:
@@ -56,6 +64,7 @@ async def upload_video(request: web.Request) -> web.Response:
         row = await _publish(services, request.app.get(keys.WORKERS), viewer, fields,
                              channel, path)
     finally:
+        users.release(user_id, key)
         await asyncio.to_thread(store.remove, path)
     return web.json_response(await video_json(db, row, viewer), status=201)
 
@@ -82,8 +91,8 @@ PATHS = {
         "options": op("The upload URL's methods; a cross-origin preflight gets the upload "
                       "CORS policy", tag="uploads", responses={204: None}, auth="none"),
         "post": {
-            **with_links(op("Simple upload (multipart/form-data, streamed to disk)",
-                            tag="uploads", responses={201: ref("Video")}),
+            **with_links(upload_caps(op("Simple upload (multipart/form-data, streamed to disk)",
+                                  tag="uploads", responses={201: ref("Video")})),
                          201, video_links("$response.body#/id")),
             "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
                 "type": "object", "required": ["file"],

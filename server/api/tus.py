@@ -35,7 +35,7 @@ from server.errors import (
 from server.identity import SAFE_METHODS, require_user
 from server.playback.ranges import http_date
 from server.services import Services
-from server.uploads import complete, metadata, receive, records, store
+from server.uploads import complete, metadata, quota, receive, records, store
 from server.uploads.receive import Checksum, Holder
 from server.uploads.records import Upload
 from server.videos import create_video
@@ -137,22 +137,26 @@ async def create(request: web.Request) -> web.Response:
         _check_content_type(request)
     fields = metadata.video_fields(values) if concat != "partial" else None
     channel = await metadata.upload_channel(db, viewer.user_id, fields) if fields else None
-    if concat == "final":
-        await _check_parts(db, viewer, part_ids)
-    else:
-        await receive.check_quota(db, config, viewer.user_id, length or 0)
-    await receive.check_free_disk(config, length or request.content_length or 0)
-    upload = await _new_upload(services, viewer, fields, channel, length, raw_metadata,
-                               concat, part_ids)
+    state = request.app[keys.UPLOADS]
+    users, user_id = state.users, viewer.user_id
+    async with users.creating(user_id):  # the checks and the new row in one step
+        if concat == "final":
+            await _check_parts(db, viewer, part_ids)
+            await quota.check_unfinished(db, config, users, user_id, replacing=len(part_ids))
+        else:
+            await quota.check_unfinished(db, config, users, user_id)
+            await quota.check_quota(db, config, user_id, length or 0, users.held_bytes(user_id))
+        await receive.check_free_disk(config, length or request.content_length or 0)
+        upload = await _new_upload(services, viewer, fields, channel, length, raw_metadata,
+                                   concat, part_ids)
     headers = {"Location": _upload_url(request, upload.public_id)}
     if has_body:  # creation-with-upload: the body is the first chunk
-        async with request.app[keys.UPLOADS].locks.hold(upload.public_id,
-                                                        _stopper(request)) as holder:
+        async with state.locks.hold(upload.public_id, _stopper(request)) as holder:
             offset, upload = await _append(request, upload, 0, None, holder)
         headers["Upload-Offset"] = str(offset)
     if concat == "final":
         await complete.finalize_concatenation(services, request.app.get(keys.WORKERS),
-                                              request.app[keys.UPLOADS], upload)
+                                              state, upload)
     fresh = await records.find_upload(db, upload.public_id)
     headers.update(_state_headers(request, fresh or upload))
     return web.Response(status=201, headers=headers)
@@ -263,7 +267,8 @@ async def _append(request: web.Request, upload: Upload, offset: int,
     services, state = app[keys.SERVICES], app[keys.UPLOADS]
     try:
         got = await receive.receive_body(services, upload, offset, request.content,
-                                         request.content_length, checksum, holder)
+                                         request.content_length, checksum, holder,
+                                         state.users.held_bytes(upload.owner_id))
     except receive.SniffRefused as refused:
         await complete.reject_sniffed(services, upload, refused.verdict)
     upload = got.upload
@@ -401,8 +406,12 @@ async def _apply_length(request: web.Request, services: Services, upload: Upload
     receive.check_max_size(services.config, length)
     if length < offset:
         raise BadRequest(f"Upload-Length {length} is below the {offset} bytes already received")
-    await receive.check_quota(services.db, services.config, upload.owner_id, length)
-    await records.set_length(services.db, upload, length)
+    users = request.app[keys.UPLOADS].users
+    async with users.creating(upload.owner_id):
+        # Until now the upload held its `offset` bytes on disk; from now on its length.
+        await quota.check_quota(services.db, services.config, upload.owner_id,
+                                length - offset, users.held_bytes(upload.owner_id))
+        await records.set_length(services.db, upload, length)
     found = await records.find_upload(services.db, upload.public_id)
     assert found is not None
     return found

@@ -7,7 +7,7 @@ from typing import Any
 
 from server.api.tus import OFFSET_CONTENT_TYPE, TUS_VERSION, UPLOADS_PATH
 from server.api.videos import video_links
-from server.openapi import header_param, link, op, path_param
+from server.openapi import header_param, link, op, path_param, refusal
 
 
 def _enum_header(name: str, values: list[str], description: str,
@@ -93,6 +93,26 @@ def _created(operation: dict[str, Any]) -> dict[str, Any]:
     return operation
 
 
+TOO_MANY_UPLOADS = (
+    "the user already has unfinished_uploads_per_user (default 20) unfinished uploads: "
+    "finish or terminate one first, waiting does not help (RFC 6585 section 4); or the "
+    "upload rate limit, with Retry-After")
+OVER_QUOTA = (
+    "larger than max_upload_bytes, or more than the user's quota leaves (user_quota_bytes, "
+    "default 10 GiB, none for administrators; unfinished uploads count at their declared "
+    "length, an open multipart upload at its Content-Length)")
+
+
+def upload_caps(operation: dict[str, Any], *, tus: bool = False) -> dict[str, Any]:
+    """An operation that creates an upload: its 413 and 429 explained (quota.py)."""
+    refusal(operation, 413, OVER_QUOTA)
+    refusal(operation, 429, TOO_MANY_UPLOADS)
+    if tus:
+        for status in ("413", "429"):
+            operation["responses"][status]["headers"] = dict(_TUS_HEADERS)
+    return operation
+
+
 _PATCH_RESPONSES: dict[int | str, Any] = {204: None, 409: None, 413: None, 415: None,
                                           460: None}
 _UPLOAD_ERRORS: dict[int | str, Any] = {403: None, 404: None, 410: None, 412: None}
@@ -102,12 +122,12 @@ PATHS = {
         "options": _discovery(_tus(
             "tus discovery: Tus-Version, Tus-Extension, Tus-Max-Size, Tus-Checksum-Algorithm",
             [], {204: None}, auth="none")),
-        "post": _created(_tus(
+        "post": upload_caps(_created(_tus(
             "tus creation (with upload): creates the upload and its video; answers Location "
             "and Video-Id. X-HTTP-Method-Override: OPTIONS makes it discovery instead (204)",
             [TUS_RESUMABLE, LENGTH, DEFER, METADATA, CONCAT],
             {201: None, 204: None, 400: None, 405: None, 412: None, 413: None, 415: None,
-             507: None}, body=True)),
+             507: None}, body=True)), tus=True),
         "get": _tus("X-HTTP-Method-Override: OPTIONS (discovery) for clients that cannot send "
                     "OPTIONS; a GET stands for nothing else",
                     [_override(["OPTIONS"])],

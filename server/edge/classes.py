@@ -13,8 +13,10 @@ from aiohttp.typedefs import Handler
 # api: the JSON API. auth: sign-in, sign-up and refresh (their own strict budget).
 # upload: tus and multipart uploads (their own budget, the "upload" token scope, the upload
 # CORS policy). media: playlists, segments, files (a generous budget of their own, open
-# CORS). ui: the web UI's shell and static files (no budget).
-RouteClass = Literal["api", "auth", "upload", "media", "ui"]
+# CORS). ui: the web UI's shell and static files (no budget). probe: /healthz and /metrics
+# (no budget: a load balancer's health check or a scraper behind a busy address must never
+# get 429 and take the server for down).
+RouteClass = Literal["api", "auth", "upload", "media", "ui", "probe"]
 
 
 class Route(NamedTuple):

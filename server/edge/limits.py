@@ -67,6 +67,7 @@ class Limits:
             "upload": config.upload_rate_limit_per_minute,
             "media": config.media_rate_limit_per_minute,
             "ui": 0,
+            "probe": 0,
         }
         self._by_user: dict[RouteClass, int] = {
             **self._by_address, "api": config.rate_limit_user_per_minute}

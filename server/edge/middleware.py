@@ -1,4 +1,5 @@
-"""The edge middleware. In this order: CORS (preflights, and the headers on every answer of
+"""The edge middleware. In this order: the connection guard's note that a head arrived
+(server/edge/connections.py), CORS (preflights, and the headers on every answer of
 a CORS route), metrics, problem+json, the per-address rate limit, identity (with CSRF and
 token scopes), the per-user rate limit, then the handler. Each route's class (its budget,
 CORS policy and scope) comes from the route table, not from its path.
@@ -18,6 +19,7 @@ from multidict import CIMultiDict
 
 from server.config import Config
 from server.edge.classes import ROUTE, Route, RouteClasses
+from server.edge.connections import head_arrived
 from server.edge.cors import Allowance, CorsPolicy, media_policy, upload_policy
 from server.edge.limits import Limits
 from server.errors import Problem, Unauthorized, problem_from_http, problem_response
@@ -113,6 +115,7 @@ def edge_middleware(config: Config, stats: HttpStats, limiter: RateLimiter,
 
     @web.middleware
     async def edge(request: web.Request, handler: Handler) -> web.StreamResponse:
+        head_arrived(request)
         route = classes.of(request)
         request[ROUTE] = route
         path = request.path

@@ -19,6 +19,13 @@ from server.viewer import Viewer
 
 MAX_TOPICS = 64
 MAX_ID = (1 << 63) - 1
+TOO_MANY_SLUG = "too-many-live-connections"
+
+
+def too_many(limit: int) -> str:
+    """Why a live connection was refused: fits a WebSocket close reason (RFC 6455 section
+    5.5: a control frame's payload is at most 125 bytes, the code taking two)."""
+    return f"at most {limit} live connections (WebSocket and SSE) per user; close one first"
 
 
 def _same_origin(request: web.Request) -> bool:

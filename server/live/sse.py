@@ -16,8 +16,16 @@ import contextlib
 from aiohttp import web
 
 from server import events, keys
-from server.errors import BadRequest
-from server.live.connect import MAX_TOPICS, authenticate, backlog, check_topic, parse_last_id
+from server.errors import BadRequest, TooManyRequests
+from server.live.connect import (
+    MAX_TOPICS,
+    TOO_MANY_SLUG,
+    authenticate,
+    backlog,
+    check_topic,
+    parse_last_id,
+    too_many,
+)
 
 RETRY_MS = 3000
 
@@ -43,9 +51,14 @@ async def event_stream(request: web.Request) -> web.StreamResponse:
         "Content-Type": "text/event-stream", "Cache-Control": "no-cache",
         "X-Accel-Buffering": "no",  # tell nginx not to buffer the stream
     })
+    hub, metrics = app[keys.LIVE], app[keys.METRICS]
+    limit = app[keys.CONFIG].ws_connections_per_user
+    if not hub.admit(viewer.user_id, limit):
+        # RFC 6585 section 4: 429, with the reason in the problem's detail. An EventSource
+        # does not reconnect after an answer other than 200 (WHATWG HTML section 9.2.3).
+        raise TooManyRequests(too_many(limit), slug=TOO_MANY_SLUG)
     subscription = app[keys.BUS].subscribe(topics, user_id=viewer.user_id,
                                            is_admin=viewer.is_admin)
-    hub, metrics = app[keys.LIVE], app[keys.METRICS]
     hub.streams.add(subscription)
     metrics.live_connections.inc()
     heartbeat = app[keys.CONFIG].ws_heartbeat_seconds
@@ -80,5 +93,6 @@ async def event_stream(request: web.Request) -> web.StreamResponse:
     finally:
         subscription.close()
         hub.streams.discard(subscription)
+        hub.release(viewer.user_id)
         metrics.live_connections.dec()
     return response

@@ -28,7 +28,14 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from server import events, keys
 from server.bus import CLOSED, Message, Subscription
 from server.errors import BadRequest, Problem
-from server.live.connect import MAX_TOPICS, authenticate, backlog, check_topic, parse_last_id
+from server.live.connect import (
+    MAX_TOPICS,
+    authenticate,
+    backlog,
+    check_topic,
+    parse_last_id,
+    too_many,
+)
 from server.social import notifications
 from server.viewer import Viewer
 
@@ -229,18 +236,39 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
     if not ws.can_prepare(request).ok:
         raise BadRequest("this endpoint speaks WebSocket (RFC 6455); use /api/events for SSE",
                          slug="websocket-expected")
-    await ws.prepare(request)
     hub = request.app[keys.LIVE]
+    user_id = viewer.user_id
+    if not hub.admit(user_id, config.ws_connections_per_user):
+        return await _refuse(request, ws, too_many(config.ws_connections_per_user))
     metrics = request.app[keys.METRICS]
-    hub.sockets.add(ws)
-    metrics.live_connections.inc()
     try:
-        # A lean copy for the connection's lifetime: the shared default scopes instead of
-        # a frozenset per socket (a WebSocket only reads).
-        lean = Viewer(viewer.user_id, viewer.username, viewer.is_admin, None, viewer.via)
-        del viewer  # this frame lives as long as the socket
-        await Connection(request, ws, lean).run(last_id)
+        await ws.prepare(request)
+        hub.sockets.add(ws)
+        metrics.live_connections.inc()
+        try:
+            # A lean copy for the connection's lifetime: the shared default scopes instead
+            # of a frozenset per socket (a WebSocket only reads).
+            lean = Viewer(viewer.user_id, viewer.username, viewer.is_admin, None, viewer.via)
+            del viewer  # this frame lives as long as the socket
+            await Connection(request, ws, lean).run(last_id)
+        finally:
+            hub.sockets.discard(ws)
+            metrics.live_connections.dec()
     finally:
-        hub.sockets.discard(ws)
-        metrics.live_connections.dec()
+        hub.release(user_id)
+    return ws
+
+
+async def _refuse(request: web.Request, ws: web.WebSocketResponse, reason: str
+                  ) -> web.WebSocketResponse:
+    """Over ws_connections_per_user: upgrade, then close at once with 1008 and the reason.
+
+    RFC 6455 section 7.4.1: 1008 is the generic code for a message that "violates its
+    policy". A refusal of the handshake itself (429) would reach no page: the browser's
+    WebSocket API reports a failed handshake only as a close with 1006 and no reason
+    (WHATWG WebSockets, "fail the WebSocket connection"), while a close code and reason
+    reach its CloseEvent.
+    """
+    await ws.prepare(request)
+    await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=reason.encode())
     return ws

@@ -26,10 +26,10 @@ from aiohttp import StreamReader
 from aiohttp.http_exceptions import HttpProcessingError
 
 from server.config import Config
-from server.db import Database
 from server.errors import BadRequest, InsufficientStorage, PayloadTooLarge, Problem
 from server.services import Services
 from server.uploads import records, sniff, store
+from server.uploads.quota import UserUploads, remaining_quota
 from server.uploads.records import Upload
 
 FLUSH_BYTES = 4 << 20
@@ -105,19 +105,11 @@ class UploadState:
     """Per-process upload state (keys.UPLOADS), made by the uploads cleanup context."""
 
     locks: UploadLocks = field(default_factory=UploadLocks)
+    users: UserUploads = field(default_factory=UserUploads)
     finishing: set[str] = field(default_factory=set)  # concatenations being joined now
 
 
-# --- Limits: the largest upload, quotas and the disk's reserve ---------------------------
-
-# Quotas are counted as PeerTube counts them: the sizes of the user's videos plus the
-# declared lengths of unfinished uploads. Finals are left out: their length is the sum of
-# partials already counted.
-_VIDEOS = "SELECT COALESCE(SUM(size), 0) FROM videos WHERE owner_id = ? AND status != 'failed'"
-_UPLOADS = ("SELECT COALESCE(SUM(COALESCE(length, 0)), 0) FROM uploads WHERE owner_id = ?"
-            " AND state = 'receiving' AND (concat IS NULL OR concat = 'partial')")
-_DAY_AGO = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-1 day')"
-
+# --- Limits: the largest upload and the disk's reserve (quotas: quota.py) ----------------
 
 def _mib(count: int) -> str:
     return f"{count / (1 << 20):.1f} MiB"
@@ -128,36 +120,6 @@ def check_max_size(config: Config, length: int) -> None:
         raise PayloadTooLarge(
             f"the upload is {length} bytes; the largest accepted is {config.max_upload_bytes}",
             headers={"Tus-Max-Size": str(config.max_upload_bytes)},
-        )
-
-
-async def _used_bytes(db: Database, owner_id: int, *, daily: bool) -> int:
-    videos_sql, uploads_sql = _VIDEOS, _UPLOADS
-    if daily:
-        videos_sql += f" AND created_at >= {_DAY_AGO}"
-        uploads_sql += " AND created_at >= unixepoch('now', '-1 day')"
-    used = await db.fetch_value(f"SELECT ({videos_sql}) + ({uploads_sql})", (owner_id, owner_id))
-    return int(used or 0)
-
-
-async def remaining_quota(db: Database, config: Config, owner_id: int) -> int | None:
-    """Bytes the user may still add, or None when no quota is set."""
-    remaining: list[int] = []
-    if config.user_quota_bytes > 0:
-        remaining.append(config.user_quota_bytes - await _used_bytes(db, owner_id, daily=False))
-    if config.user_daily_quota_bytes > 0:
-        remaining.append(config.user_daily_quota_bytes
-                         - await _used_bytes(db, owner_id, daily=True))
-    return max(0, min(remaining)) if remaining else None
-
-
-async def check_quota(db: Database, config: Config, owner_id: int, extra: int) -> None:
-    """Refuse `extra` more bytes for this user when that would exceed a quota."""
-    left = await remaining_quota(db, config, owner_id)
-    if left is not None and extra > left:
-        raise PayloadTooLarge(
-            f"this upload needs {_mib(extra)} but your quota leaves {_mib(left)}",
-            slug="quota-exceeded",
         )
 
 
@@ -184,7 +146,9 @@ def _allowed_bytes(upload: Upload, offset: int, max_upload: int, quota_left: int
     if upload.length is not None:
         limits.append(upload.length - offset)
     if quota_left is not None and upload.length is None:
-        limits.append(quota_left - offset)  # a deferred length is not counted in the quota
+        # A deferred length holds its bytes on disk, `offset` included: what is left is
+        # all it may add.
+        limits.append(quota_left)
     return max(0, min(limits))
 
 
@@ -239,12 +203,13 @@ class Received:
 
 
 async def receive_body(services: Services, upload: Upload, offset: int, body: StreamReader,
-                       declared: int | None, checksum: Checksum | None, holder: Holder
-                       ) -> Received:
+                       declared: int | None, checksum: Checksum | None, holder: Holder,
+                       held: int = 0) -> Received:
     """Append the body at `offset` (the file's size, checked by the caller under the lock).
 
     Raises SniffRefused when the first bytes are plainly not media, ChecksumMismatch when
-    the chunk's digest is wrong (the chunk is then discarded).
+    the chunk's digest is wrong (the chunk is then discarded). `held`: the bytes the
+    owner's multipart uploads hold now (quota.UserUploads).
     """
     config, db = services.config, services.db
     if upload.length is not None and declared is not None and offset + declared > upload.length:
@@ -252,7 +217,7 @@ async def receive_body(services: Services, upload: Upload, offset: int, body: St
                               f"upload's length {upload.length}")
     quota_left = None
     if upload.length is None:
-        quota_left = await remaining_quota(db, config, upload.owner_id)
+        quota_left = await remaining_quota(db, config, upload.owner_id, held)
     allowed = _allowed_bytes(upload, offset, config.max_upload_bytes, quota_left)
     receiver = BodyReceiver(services, upload, offset, allowed, checksum, holder,
                             incoming=min(declared or 0, allowed))

@@ -5,6 +5,7 @@
 import { refreshSession } from './api.js';
 
 const LAST_ID_KEY = 'rh.lastNotificationId';
+const MAX_DELAY = 30000;
 
 class Live {
   constructor() {
@@ -68,15 +69,18 @@ class Live {
       }
       this.emit({ ...message, replayed: Boolean(note) && this.replaying });
     });
-    ws.addEventListener('close', () => {
+    ws.addEventListener('close', (event) => {
       if (this.ws !== ws) return;
       this.ws = null;
-      this.emit({ type: 'live.closed' });
+      this.emit({ type: 'live.closed', code: event.code, reason: event.reason });
       if (!this.wanted) return;
+      // 1008: the user has as many live connections open as the server allows (other
+      // tabs): try again only after the longest wait.
+      if (event.code === 1008) this.delay = MAX_DELAY;
       // Refused before opening: most likely an expired access cookie; renew it first.
       const renew = opened ? Promise.resolve() : refreshSession();
       renew.finally(() => { this.timer = setTimeout(() => this.connect(), this.delay); });
-      this.delay = Math.min(this.delay * 2, 30000);
+      this.delay = Math.min(this.delay * 2, MAX_DELAY);
     });
   }
 

@@ -1,14 +1,18 @@
-"""The edge: its request metrics (exported at scrape time by a collector) and route classes."""
+"""The edge: its request metrics (exported at scrape time by a collector), route classes and
+the probes that spend no budget."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from aiohttp import web
 from aiohttp.pytest_plugin import AiohttpClient
 from aiohttp.test_utils import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
+from server.app import create_app
 from server.edge.classes import Route, RouteClasses, add_routes
-from tests.conftest import METRICS
+from tests.conftest import METRICS, make_config
 
 LATENCY = "reelhouse_http_request_duration_seconds"
 
@@ -74,3 +78,18 @@ async def test_route_classes_find_head_routes_of_their_own_and_of_get_routes(
     assert (await client.head("/media/a/b.m4s")).headers["X-Kind"] == "media"
     assert (await client.get("/media/a/b.m4s")).headers["X-Kind"] == "media"
     assert (await client.head("/other")).headers["X-Kind"] == "api"
+
+
+async def test_health_and_metrics_are_never_rate_limited(aiohttp_client: AiohttpClient,
+                                                         tmp_path: Path) -> None:
+    """A load balancer's health checks and a scraper share an address with others (issue
+    22: /healthz answered 429 once its address had spent its budget)."""
+    client = await aiohttp_client(create_app(make_config(tmp_path / "data",
+                                                         rate_limit_per_minute=5)))
+    statuses = [(await client.get("/api/videos")).status for _ in range(10)]
+    assert 429 in statuses  # the address's budget is spent
+    for _ in range(40):
+        resp = await client.get("/healthz")
+        assert resp.status == 200 and "RateLimit-Limit" not in resp.headers
+        assert (await client.get("/metrics", headers=METRICS)).status == 200
+    assert (await client.get("/api/videos")).status == 429

@@ -46,9 +46,9 @@ async def test_per_address_limit(aiohttp_client: AiohttpClient, tmp_path: Path) 
     assert_rate_limited(resp, 5)
     problem = await check_openapi(client.app[keys.OPENAPI], resp)
     assert problem["status"] == 429 and problem["type"].endswith("/rate-limited")
-    # Every endpoint counts, errors and unknown routes included.
-    assert (await client.get("/healthz")).status == 429
+    # Every endpoint counts, errors and unknown routes included; the probes do not (issue 22).
     assert (await client.get("/api/nope")).status == 429
+    assert (await client.get("/healthz")).status == 200
 
 
 async def test_login_and_registration_are_stricter(
@@ -126,8 +126,11 @@ async def test_security_headers_on_every_response(
         resp = await client.request(method, path, headers=headers)
         assert resp.status == status, (method, path)
         seen.append(resp)
-    while resp.status != 429:
-        resp = await client.get("/healthz")
+    for _ in range(20):
+        resp = await client.get("/api/openapi.json")
+        if resp.status == 429:
+            break
+    assert resp.status == 429  # the edge's own refusal carries them too
     seen.append(resp)
     for resp in seen:
         where = f"{resp.method} {resp.url.path} {resp.status}"
@@ -200,9 +203,9 @@ async def test_forwarded_addresses_from_a_trusted_proxy(
     client = await limited_client(aiohttp_client, tmp_path, rate_limit_per_minute=2,
                                   trusted_proxies="127.0.0.1")
     one, two = {"X-Forwarded-For": "192.0.2.1"}, {"X-Forwarded-For": "192.0.2.2"}
-    assert [(await client.get("/healthz", headers=one)).status for _ in range(3)] == [
-        200, 200, 429]
-    assert (await client.get("/healthz", headers=two)).status == 200
+    assert [(await client.get("/api/openapi.json", headers=one)).status
+            for _ in range(3)] == [200, 200, 429]
+    assert (await client.get("/api/openapi.json", headers=two)).status == 200
 
 
 async def test_untrusted_forwarded_header_is_ignored(
@@ -210,7 +213,7 @@ async def test_untrusted_forwarded_header_is_ignored(
 ) -> None:
     client = await limited_client(aiohttp_client, tmp_path, rate_limit_per_minute=2,
                                   trusted_proxies="")
-    statuses = [(await client.get("/healthz", headers={
+    statuses = [(await client.get("/api/openapi.json", headers={
         "X-Forwarded-For": f"192.0.2.{n}"})).status for n in range(3)]
     assert statuses == [200, 200, 429]
 

@@ -42,7 +42,9 @@ PASSWORD = "correct horse battery"
 # Fixed for the suite; other values for a longer look by hand.
 SEED = int(os.environ.get("REELHOUSE_FUZZ_SEED", "20261203"))
 EXAMPLES = int(os.environ.get("REELHOUSE_FUZZ_EXAMPLES", "10"))  # per operation and mode
-SCENARIOS, STEPS, ROUNDS = 60, 10, 8  # stateful phase (it stops once every kind is reached)
+# Stateful phase: its derandomized paths follow from the document, so a change to it moves
+# them; rounds end as soon as every linked resource was reached (usually in fewer).
+SCENARIOS, STEPS, ROUNDS = 60, 10, 8
 # What the links of the document lead to, from the operations that create each of them.
 LINKED = {"/api/channels/{channel_id}", "/api/videos/{video_id}",
           "/api/videos/{video_id}/comments/{comment_id}", "/api/uploads/{upload_id}",
@@ -95,7 +97,11 @@ class LiveServer:
     so that schemathesis' blocking client can call it."""
 
     def __init__(self, data_dir: Path) -> None:
-        self.app = create_app(make_config(data_dir, access_token_seconds=3600))
+        # No upload quota or cap: generated Upload-Lengths of up to 8 GiB would spend a
+        # quota in a few creations, and the links from a created upload would go untried
+        # (tests/uploads/test_caps.py checks those refusals against the document).
+        self.app = create_app(make_config(data_dir, access_token_seconds=3600,
+                                          user_quota_bytes=0, unfinished_uploads_per_user=0))
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.runner = web.AppRunner(self.app, handler_cancellation=True)

@@ -110,9 +110,10 @@ async def test_multipart_413_while_streaming(aiohttp_client: AiohttpClient,
 
 async def test_quota_413(aiohttp_client: AiohttpClient, tmp_path: Path,
                          clip_bytes: bytes) -> None:
-    client, alice = await _small_limit_client(aiohttp_client, tmp_path,
-                                              user_quota_bytes=len(clip_bytes) + 1000,
-                                              user_daily_quota_bytes=10 * len(clip_bytes))
+    client, _admin = await _small_limit_client(aiohttp_client, tmp_path,
+                                               user_quota_bytes=len(clip_bytes) + 1000,
+                                               user_daily_quota_bytes=10 * len(clip_bytes))
+    alice = await sign_up(client, "alice2")  # the first account is the admin: no quota
     await create(client, alice, len(clip_bytes))
     resp = await client.post("/api/uploads", headers={**tus_headers(alice),
                                                       "Upload-Length": "2000"})
