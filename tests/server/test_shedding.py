@@ -40,7 +40,7 @@ def _enough_files(count: int) -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < count:
         if hard < count:
-            pytest.skip(f"needs {count} open files; the limit is {hard}")
+            pytest.fail(f"needs {count} open files; the hard limit is {hard} (raise it)")
         resource.setrlimit(resource.RLIMIT_NOFILE, (count, hard))
 
 

@@ -96,3 +96,17 @@ def upload(base: str, token: str, name: str, data: bytes, content_type: str) -> 
                                                   f"multipart/form-data; boundary={boundary}"})
     with urllib.request.urlopen(request, timeout=30) as resp:
         return str(json.loads(resp.read())["id"])
+
+
+def wait_ready(base: str, video_id: str, token: str | None = None, timeout: float = 120.0
+               ) -> None:
+    """Polls the video's JSON until it is ready; a failed video fails the test at once."""
+    headers = {"Authorization": f"Bearer {token}"} if token else None
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        video = http_json(f"{base}/api/videos/{video_id}", headers=headers)
+        if video["status"] == "ready":
+            return
+        assert video["status"] != "failed", video
+        time.sleep(0.2)
+    raise AssertionError(f"video {video_id} was not ready within {timeout} s")

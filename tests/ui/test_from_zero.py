@@ -5,7 +5,6 @@ buffer then starts at 0: no hole before the first frame to skip."""
 from __future__ import annotations
 
 import struct
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +14,15 @@ import pytest
 
 from tests.media.clips import Clip, make_clip
 from tests.ui.conftest import Server
-from tests.ui.helpers import PASSWORD, http_json, register, sign_in, upload, wait_until
+from tests.ui.helpers import (
+    PASSWORD,
+    http_json,
+    register,
+    sign_in,
+    upload,
+    wait_ready,
+    wait_until,
+)
 from tests.ui.pages import Tab
 
 
@@ -36,11 +43,7 @@ def test_hls_js_buffers_from_zero(bframes_server: Server, context: Any, tmp_path
     clip = make_clip(tmp_path / "clip.mp4", Clip(width=320, height=240, fps=30, seconds=4.0,
                                                  gop=30, vcodec="libx264"))
     video_id = upload(server.url, token, "clip.mp4", clip.read_bytes(), "video/mp4")
-    deadline = time.monotonic() + 60
-    while http_json(f"{server.url}/api/videos/{video_id}",
-                    headers={"Authorization": f"Bearer {token}"})["status"] != "ready":
-        assert time.monotonic() < deadline
-        time.sleep(0.2)
+    wait_ready(server.url, video_id, token, timeout=60)
     # The first picture is delayed (B-frames), and the edit list says by how much.
     with urllib.request.urlopen(f"{server.url}/api/videos/{video_id}/hls/240p/init.mp4") as r:
         init = r.read()

@@ -18,7 +18,7 @@ import pytest
 
 from tests.media.clips import Clip, make_clip
 from tests.ui.conftest import Server
-from tests.ui.helpers import http_json, register, sign_in, upload
+from tests.ui.helpers import http_json, register, sign_in, upload, wait_ready
 
 TS_PACKET = 188
 # Runs only if a browser treats the file as a page: it marks the page and reports the
@@ -41,20 +41,6 @@ def polyglot(clip: Path, kind: str) -> bytes:
             + f"<script>{PAYLOAD}</script>".encode())
 
 
-def wait_ready(base: str, video_id: str, token: str) -> None:
-    import time
-
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        video = http_json(f"{base}/api/videos/{video_id}",
-                          headers={"Authorization": f"Bearer {token}"})
-        if video["status"] == "ready":
-            return
-        assert video["status"] not in ("failed", "cancelled"), video
-        time.sleep(0.3)
-    raise AssertionError(f"video {video_id} did not become ready")
-
-
 @pytest.fixture(scope="module")
 def polyglots(server: Server, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """Two ready videos whose originals are a JS and an HTML polyglot, downloadable."""
@@ -68,7 +54,7 @@ def polyglots(server: Server, tmp_path_factory: pytest.TempPathFactory) -> dict[
     for kind, content_type in (("js", "text/javascript"), ("html", "text/html")):
         video_id = upload(server.url, token, f"evil.{kind}", polyglot(clip, kind),
                           content_type)
-        wait_ready(server.url, video_id, token)
+        wait_ready(server.url, video_id, token, timeout=60)
         http_json(f"{server.url}/api/videos/{video_id}", "PATCH", {"allow_download": True},
                   headers={"Authorization": f"Bearer {token}"})
         ids[kind] = video_id
